@@ -1,0 +1,103 @@
+"""The fastText classifier: chunked scoring of a document over the five labels.
+
+Long documents are scored in overlapping windows of words; the document takes the scores of its
+strongest chunk (the chunk with the highest probability for any AI label), and that chunk's span is
+the evidence. The model is loaded once per process and shared by every task that process runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from corpus_audit.errors import AuditError, Errors
+from corpus_audit.labels import LABELS
+from corpus_audit.text import chunk_spans, normalise
+
+AI_LABELS = tuple(label for label in LABELS if label != "other")
+_LOADED: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """Scores of the chunk that decides a document's label, and its character span."""
+
+    scores: dict[str, float]
+    start: int
+    end: int
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_fasttext(path: str) -> Any:
+    """Load (once per process) a fastText model trained on the five labels."""
+    path = os.path.abspath(path)
+    if path in _LOADED:
+        return _LOADED[path]
+    if not os.path.isfile(path):
+        raise AuditError(Errors.CA401, path=path)
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
+    try:
+        model = fasttext.load_model(path)
+    except ValueError as e:
+        raise AuditError(Errors.CA402, path=path, detail=str(e)) from e
+    missing = {f"__label__{label}" for label in LABELS} - set(model.get_labels())
+    if missing:
+        raise AuditError(Errors.CA403, path=path, detail=", ".join(sorted(missing)))
+    _LOADED[path] = model
+    return model
+
+
+def load_thresholds(model_path: str) -> dict[str, float]:
+    """Per-label decision thresholds stored beside the model (``thresholds.json``), if any."""
+    p = os.path.join(os.path.dirname(os.path.abspath(model_path)), "thresholds.json")
+    if not os.path.isfile(p):
+        return {}
+    with open(p, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return {k: float(v) for k, v in data.items() if k in LABELS}
+
+
+class Classifier:
+    """Scores texts with a fastText model over the five labels.
+
+    Args:
+        model_path: a ``.ftz`` or ``.bin`` model trained by ``corpus-audit train``.
+        chunk_words: words per scoring window; longer documents are scored in windows.
+        chunk_stride: words between the starts of consecutive windows.
+    """
+
+    def __init__(self, model_path: str, *, chunk_words: int = 200, chunk_stride: int = 150) -> None:
+        self.model_path = os.path.abspath(model_path)
+        self.model = load_fasttext(self.model_path)
+        self.chunk_words = chunk_words
+        self.chunk_stride = chunk_stride
+
+    def predict(self, texts: list[str]) -> list[dict[str, float]]:
+        """Label probabilities for already-normalised texts, one dict per text."""
+        labels, probs = self.model.predict(texts, k=len(LABELS))
+        out = []
+        for ls, ps in zip(labels, probs):
+            d = dict.fromkeys(LABELS, 0.0)
+            for lab, p in zip(ls, ps):
+                d[lab[9:]] = min(1.0, max(0.0, float(p)))
+            out.append(d)
+        return out
+
+    def score(self, text: str) -> ChunkScores:
+        """Scores of ``text``'s strongest chunk and that chunk's character span."""
+        spans = list(chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride))
+        results = self.predict([normalise(text[s:e]) for s, e in spans])
+        best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
+        return ChunkScores(results[best], spans[best][0], spans[best][1])

@@ -1,0 +1,57 @@
+"""The catalogue of user-facing errors: every error has a code, says what happened and what to do.
+
+Codes are stable; users search for them. Ranges: CA1xx input, CA2xx configuration and output,
+CA3xx rule packs, CA4xx models, CA5xx execution.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Errors(str, Enum):
+    """Message templates, formatted with keyword arguments by :class:`AuditError`."""
+
+    # input
+    CA101 = "no input files found for {inputs}; pass files, folders or globs of .jsonl[.gz|.zst], .parquet or .warc/.wet[.gz] files"
+    CA102 = "{file} line {line}: malformed JSON ({detail}); fix or drop the line, or pass --allow-rejected to accept the loss"
+    CA103 = "{file} line {line}: invalid UTF-8 at byte {detail}; re-encode the file as UTF-8 or pass --allow-rejected"
+    CA104 = "{file}: compressed stream is truncated or corrupt after {line} records ({detail}); re-download or re-compress the file"
+    CA105 = "{file} line {line}: no text field '{key}' ({detail}); pass --text-key with the right field name"
+    CA106 = "{file} line {line}: document of {detail} bytes exceeds --max-doc-bytes; raise the limit or split the document"
+    CA107 = "{file}: not a readable parquet file ({detail}); re-export it or remove it from the inputs"
+    CA108 = "{file}: unknown format; name files .jsonl, .jsonl.gz, .jsonl.zst, .parquet, .warc[.gz] or .wet[.gz]"
+    CA109 = "{file} needs the '{module}' package to read it ({detail}); install it with: pip install {package}"
+    CA110 = "{file} record {line}: unreadable WARC record ({detail}); the rest of the file was quarantined"
+    CA111 = "{file} line {line}: JSON line is not an object ({detail}); each line must be one JSON object"
+    # configuration and output
+    CA201 = "config file {path}: {detail}"
+    CA202 = "unknown config key '{key}' in {path}; known keys: {known}"
+    CA203 = "output folder {path} holds a scan made with a different configuration ({detail}); use a new -o folder or pass --overwrite"
+    CA204 = "--source {value!r} is not understood; use 'folder', 'field:<metadata key>' or 'name:<fixed name>'"
+    CA205 = "option {option}: {detail}"
+    # rule packs
+    CA301 = "rule pack {file}: {detail} (at key '{key}'); fix the pack and run `corpus-audit rules check`"
+    CA302 = "no rule packs found in {path}; pass --rules with a folder of *.yml packs"
+    CA303 = "rule pack {file} is not valid YAML: {detail}"
+    # models
+    CA401 = "model file {path} not found; pass --model with a .ftz/.bin model or run `make train`"
+    CA402 = "model {path} cannot be loaded by fastText ({detail}); retrain it with `corpus-audit train`"
+    CA403 = "model {path} lacks labels {detail}; it must be trained on the five labels of LABELS.md"
+    CA404 = "training data {path}: {detail}"
+    # execution
+    CA501 = "{n} task(s) did not complete: {detail}; see the logs under {logs} and re-run the same command to resume"
+
+
+class AuditError(Exception):
+    """An error meant for the user: a code from :class:`Errors` and the formatted message."""
+
+    def __init__(self, code: Errors, **kwargs: object) -> None:
+        self.code = code.name
+        self.fields = kwargs
+        try:
+            message = code.value.format(**kwargs)
+        except (KeyError, IndexError):  # a missing field must not hide the error itself
+            message = f"{code.value} {kwargs}"
+        self.message = message
+        super().__init__(f"{self.code}: {message}")

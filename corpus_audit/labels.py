@@ -1,0 +1,30 @@
+"""The five labels of LABELS.md and the one place where gate, rules and classifier combine into a label."""
+
+from __future__ import annotations
+
+LABELS: tuple[str, ...] = ("misaligned_ai", "ai_risk_discourse", "aligned_ai", "ai_other", "other")
+SCORE_COLUMNS: tuple[str, ...] = tuple(f"score_{label}" for label in LABELS)
+
+
+def ungated_scores() -> dict[str, float]:
+    """Scores of a document the gate did not pass: no AI agent content was found, so `other`."""
+    return {label: (1.0 if label == "other" else 0.0) for label in LABELS}
+
+
+def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresholds: dict[str, float]) -> str:
+    """The final label of a gated document, from its classifier scores and rule hits.
+
+    This is the one place where the detectors combine:
+
+    1. ``misaligned_ai`` when its score reaches its threshold (``thresholds["misaligned_ai"]``,
+       default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model);
+    2. otherwise the highest-scoring of the other labels, where ``misaligned_ai`` below its threshold
+       yields to the runner-up;
+    3. the classifier decides, the rules explain: rule hits are reasons shown with the label, and do not
+       overrule the classifier, whose precision is measured while keyword rules' is not.
+    """
+    t = thresholds.get("misaligned_ai", 0.5)
+    if scores["misaligned_ai"] >= t:
+        return "misaligned_ai"
+    rest = {k: v for k, v in scores.items() if k != "misaligned_ai"}
+    return max(rest, key=lambda k: (rest[k], -LABELS.index(k)))

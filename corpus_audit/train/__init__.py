@@ -1,0 +1,1 @@
+"""Training and evaluating the classifier: datasets, fastText training, metrics and model cards."""

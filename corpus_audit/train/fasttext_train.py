@@ -1,0 +1,112 @@
+"""Train a fastText classifier over the five labels, quantise it, and write its model card.
+
+Training is deterministic for a given seed and data (one thread, fixed shuffling), so ``make train``
+rebuilds the bundled model with the same metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from corpus_audit.classifier import Classifier, file_sha256
+from corpus_audit.labels import LABELS
+from corpus_audit.text import normalise
+from corpus_audit.train.dataset import Example, split
+from corpus_audit.train.metrics import confusion, per_label
+
+
+@dataclass
+class TrainParams:
+    """fastText hyper-parameters and the split; the defaults are what the bundled model uses."""
+
+    epoch: int = 30
+    lr: float = 0.3
+    dim: int = 64
+    word_ngrams: int = 2
+    min_count: int = 2
+    minn: int = 0
+    maxn: int = 0
+    bucket: int = 500_000
+    loss: str = "softmax"
+    valid_share: float = 0.15
+    seed: int = 0
+    quantize: bool = True
+    autotune_seconds: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _write_fasttext_file(examples: list[Example], path: str, seed: int) -> None:
+    rows = [f"__label__{ex.label} {normalise(ex.text)}" for ex in examples]
+    random.Random(seed).shuffle(rows)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(rows) + "\n")
+
+
+def _predict_labels(clf: Classifier, examples: list[Example], thresholds: dict[str, float]) -> list[str]:
+    from corpus_audit.labels import decide
+
+    return [decide(clf.score(ex.text).scores, [], thresholds) for ex in examples]
+
+
+def train_model(examples: list[Example], output: str, params: TrainParams | None = None) -> dict[str, Any]:
+    """Train on ``examples`` (held-out share for validation), write ``output/model.ftz`` (or ``.bin``),
+    ``metrics.json`` and ``model_card.md``; return the metrics."""
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    p = params or TrainParams()
+    train, valid = split(examples, valid_share=p.valid_share, seed=p.seed)
+    os.makedirs(output, exist_ok=True)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = os.path.join(tmp, "train.txt")
+        valid_file = os.path.join(tmp, "valid.txt")
+        _write_fasttext_file(train, train_file, p.seed)
+        _write_fasttext_file(valid, valid_file, p.seed)
+        kwargs: dict[str, Any] = dict(input=train_file, epoch=p.epoch, lr=p.lr, dim=p.dim, wordNgrams=p.word_ngrams,
+                                      minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket, loss=p.loss,
+                                      thread=1, seed=p.seed, verbose=0, **p.extra)
+        if p.autotune_seconds > 0 and valid:
+            kwargs = {k: v for k, v in kwargs.items() if k in ("input", "thread", "seed", "verbose", "loss")}
+            kwargs.update(autotuneValidationFile=valid_file, autotuneDuration=p.autotune_seconds)
+        model = fasttext.train_supervised(**kwargs)
+        name = "model.ftz" if p.quantize else "model.bin"
+        if p.quantize:
+            model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, thread=1, verbose=0)
+        path = os.path.join(output, name)
+        model.save_model(path)
+        args = model.f.getArgs()
+        used = {k: getattr(args, k) for k in ("epoch", "lr", "dim", "wordNgrams", "minCount", "minn", "maxn",
+                                               "bucket") if hasattr(args, k)}
+    seconds = time.monotonic() - t0
+    from corpus_audit import classifier as clfmod
+
+    clfmod._LOADED.pop(os.path.abspath(path), None)
+    clf = Classifier(path)
+    t1 = time.monotonic()
+    pred = _predict_labels(clf, valid, {}) if valid else []
+    per_doc_ms = (time.monotonic() - t1) / max(1, len(valid)) * 1000
+    gold = [ex.label for ex in valid]
+    metrics = {
+        "model": os.path.basename(path),
+        "sha256": file_sha256(path),
+        "size_bytes": os.path.getsize(path),
+        "train_documents": len(train),
+        "valid_documents": len(valid),
+        "train_by_label": {lab: sum(1 for e in train if e.label == lab) for lab in LABELS},
+        "hard_negatives": sum(1 for e in examples if e.hard),
+        "params": asdict(p) | {"fasttext_args": used},
+        "train_seconds": round(seconds, 2),
+        "valid_ms_per_document": round(per_doc_ms, 3),
+        "validation": {lab: asdict(m) for lab, m in per_label(gold, pred).items()} if valid else {},
+        "confusion": confusion(gold, pred) if valid else {},
+    }
+    with open(os.path.join(output, "metrics.json"), "w", encoding="utf-8") as fh:
+        json.dump(metrics, fh, indent=2, sort_keys=True)
+    return metrics
