@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +110,144 @@ def explain(text: str, as_json: bool, model: str | None, rules_dir: str | None) 
     if out["evidence"]:
         ev = out["evidence"]
         click.echo(f"evidence {ev['start']}-{ev['end']}: {ev['text'][:300]!r}")
+
+
+def _detectors(model: str | None, rules_dir: str | None, threshold: float | None = None) -> Any:
+    from corpus_audit.annotate import DetectorConfig
+    from corpus_audit.classifier import load_thresholds
+    from corpus_audit.resources import default_model_path
+
+    path = model or default_model_path()
+    thresholds = load_thresholds(path)
+    if threshold is not None:
+        thresholds["misaligned_ai"] = threshold
+    return DetectorConfig(model_path=path, rules_dir=rules_dir, thresholds=tuple(sorted(thresholds.items())))
+
+
+@main.command()
+@click.argument("data", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="model folder: model.ftz, metrics.json, model_card.md")
+@click.option("--seed", default=0, show_default=True, help="seed for the split and fastText")
+@click.option("--epoch", default=None, type=int, help="fastText epochs")
+@click.option("--lr", default=None, type=float, help="fastText learning rate")
+@click.option("--dim", default=None, type=int, help="fastText vector size")
+@click.option("--word-ngrams", default=None, type=int, help="fastText word n-grams")
+@click.option("--valid-share", default=None, type=float, help="share of documents held out for validation")
+@click.option("--autotune", "autotune_seconds", default=0, show_default=True,
+              help="seconds of fastText autotune on the validation split (0: use the given parameters)")
+@click.option("--no-quantize", is_flag=True, help="keep the full .bin model instead of a quantised .ftz")
+@click.option("--eval", "eval_path", default=None, help="real labelled JSONL to evaluate on for the model card")
+@user_errors
+def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: float | None, dim: int | None,
+          word_ngrams: int | None, valid_share: float | None, autotune_seconds: int, no_quantize: bool,
+          eval_path: str | None) -> None:
+    """Train the classifier on labelled JSONL DATA (files, folders, globs with `text` and `label`)."""
+    import dataclasses
+
+    from corpus_audit.train.dataset import load_examples
+    from corpus_audit.train.fasttext_train import TrainParams, train_model, write_model_card
+    from corpus_audit.train.metrics import LabelMetrics, format_table
+
+    given = {"epoch": epoch, "lr": lr, "dim": dim, "word_ngrams": word_ngrams, "valid_share": valid_share}
+    params = dataclasses.replace(TrainParams(), seed=seed, quantize=not no_quantize,
+                                 autotune_seconds=autotune_seconds, **{k: v for k, v in given.items() if v is not None})
+    examples = load_examples(list(data))
+    click.echo(f"training on {len(examples)} documents from {', '.join(data)}")
+    metrics = train_model(examples, output, params)
+    dev = None
+    if eval_path:
+        from corpus_audit.train.dataset import load_examples as load
+        from corpus_audit.train.evaluate import evaluate
+
+        ev = evaluate(load([eval_path]), _detectors(os.path.join(output, metrics["model"]), None))
+        dev = ev.as_dict() | {"name": os.path.basename(eval_path)}
+        click.echo(f"on {eval_path}:\n{format_table(ev.metrics)}")
+    write_model_card(output, metrics, list(data), dev)
+    click.echo("validation split:\n" + format_table({k: LabelMetrics(**v) for k, v in metrics["validation"].items()}))
+    click.echo(f"wrote {output}/{metrics['model']} ({metrics['size_bytes'] / 1e6:.1f} MB), metrics.json, model_card.md")
+
+
+@main.command("eval")
+@click.argument("data", nargs=-1, required=True)
+@click.option("--model", default=None, help="fastText model (default: the bundled model)")
+@click.option("--rules", "rules_dir", default=None, help="folder of rule packs (default: the bundled packs)")
+@click.option("--threshold", default=None, type=float, help="misaligned_ai threshold (default: the model's)")
+@click.option("--json", "as_json", is_flag=True, help="print the evaluation as JSON")
+@user_errors
+def eval_cmd(data: tuple[str, ...], model: str | None, rules_dir: str | None, threshold: float | None,
+             as_json: bool) -> None:
+    """Per-label precision/recall/F1, confusion matrix and gate recall on labelled JSONL DATA."""
+    from corpus_audit.train.dataset import load_examples
+    from corpus_audit.train.evaluate import evaluate
+    from corpus_audit.train.metrics import format_confusion, format_table
+
+    ev = evaluate(load_examples(list(data)), _detectors(model, rules_dir, threshold))
+    if as_json:
+        click.echo(json.dumps(ev.as_dict(), indent=2))
+        return
+    click.echo(f"{ev.n} documents\n{format_table(ev.metrics)}\n\nconfusion (rows gold, columns predicted):\n"
+               f"{format_confusion(ev.confusion)}\n")
+    click.echo("gate recall: " + ", ".join(f"{k} {v:.3f}" for k, v in ev.gate_recall.items())
+               + f"; gate pass rate {ev.gate_pass_rate:.3f}")
+    click.echo(f"misaligned_ai false-positive rate on other {ev.misaligned_fp_rate_other:.3f} "
+               f"(hard negatives {ev.misaligned_fp_rate_hard:.3f})")
+
+
+@main.command("find-threshold")
+@click.argument("data", nargs=-1, required=True)
+@click.option("--label", default="misaligned_ai", show_default=True, help="label whose score is thresholded")
+@click.option("--precision", "target_precision", type=float, default=None, help="target precision")
+@click.option("--recall", "target_recall", type=float, default=None, help="target recall")
+@click.option("--model", default=None, help="fastText model (default: the bundled model)")
+@click.option("--write", is_flag=True, help="store the threshold in thresholds.json beside the model")
+@user_errors
+def find_threshold_cmd(data: tuple[str, ...], label: str, target_precision: float | None,
+                       target_recall: float | None, model: str | None, write: bool) -> None:
+    """The score threshold for LABEL that reaches a target precision or recall on labelled DATA."""
+    from corpus_audit.errors import Errors
+    from corpus_audit.train.dataset import load_examples
+    from corpus_audit.train.evaluate import annotate_examples, find_threshold
+
+    if (target_precision is None) == (target_recall is None):
+        raise AuditError(Errors.CA205, option="--precision/--recall", detail="give exactly one of them")
+    cfg = _detectors(model, None)
+    rows = annotate_examples(load_examples(list(data)), cfg)
+    res = find_threshold(rows, label, target_precision=target_precision, target_recall=target_recall)
+    for c in res["curve"][:40]:
+        click.echo(f"  threshold {c['threshold']:.4f}  precision {c['precision']:.3f}  recall {c['recall']:.3f}  "
+                   f"flagged {c['flagged']}")
+    if res["threshold"] is None:
+        click.echo(f"no threshold reaches the target for {label}")
+        sys.exit(1)
+    click.echo(f"{label}: threshold {res['threshold']} gives precision {res['precision']:.3f}, "
+               f"recall {res['recall']:.3f} ({res['flagged']} flagged)")
+    if write:
+        path = os.path.join(os.path.dirname(os.path.abspath(cfg.model_path)), "thresholds.json")
+        current = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+        current[label] = res["threshold"]
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(current, fh, indent=2, sort_keys=True)
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("-o", "--output", default="reports/demo", show_default=True, help="where the demo writes its outputs")
+@click.option("-q", "--quiet", is_flag=True, help="no progress display")
+@user_errors
+def demo(output: str, quiet: bool) -> None:
+    """Run the chain on the bundled demo corpus: scan (then report and emit, as they land)."""
+    from corpus_audit.config import ScanConfig
+    from corpus_audit.resources import demo_corpus_dir
+    from corpus_audit.scanner import scan as run_scan
+
+    corpus = demo_corpus_dir()
+    scan_dir = os.path.join(output, "scan")
+    click.echo(f"demo corpus: {corpus}")
+    result = run_scan([corpus], scan_dir, ScanConfig(), overwrite=True, progress=not quiet and sys.stderr.isatty())
+    d = result.record["documents"]
+    click.echo(f"scan: {d['read']} documents, {d['gated']} passed the gate; labels "
+               + ", ".join(f"{k} {v}" for k, v in result.record["labels"].items()))
+    click.echo(f"annotations: {scan_dir}/annotations/   run record: {scan_dir}/scan.json")
 
 
 @main.group()

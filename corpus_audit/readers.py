@@ -139,7 +139,8 @@ def open_binary(path: str, compression: str | None) -> tuple[IO[bytes], IO[bytes
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), raw  # type: ignore[return-value]
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20), raw  # line iteration needs a buffered reader
     return raw, raw
 
 
@@ -404,7 +405,7 @@ def iter_records(path: str, *, text_key: str = "text") -> Iterator[dict[str, Any
     _fmt, comp = detect_format(path)
     stream, _ = open_binary(path, comp)
     with stream:
-        for lineno, line in enumerate(io.BufferedReader(stream) if not hasattr(stream, "readline") else stream):
+        for lineno, line in enumerate(stream):
             if not line.strip():
                 continue
             try:

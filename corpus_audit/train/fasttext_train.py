@@ -110,3 +110,58 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     with open(os.path.join(output, "metrics.json"), "w", encoding="utf-8") as fh:
         json.dump(metrics, fh, indent=2, sort_keys=True)
     return metrics
+
+
+def write_model_card(output: str, metrics: dict[str, Any], data_paths: list[str],
+                     dev_eval: dict[str, Any] | None = None) -> str:
+    """Write ``output/model_card.md`` from the training metrics (and an optional evaluation on real text)."""
+    p = metrics["params"]
+    lines = [
+        f"# corpus-audit classifier `{os.path.basename(os.path.abspath(output))}`",
+        "",
+        "A fastText classifier over the five labels of LABELS.md (`misaligned_ai`, `ai_risk_discourse`, "
+        "`aligned_ai`, `ai_other`, `other`). `scan` runs it on documents that pass the cheap gate, in windows "
+        "of words; a document takes the scores of its strongest window.",
+        "",
+        "## Data",
+        f"- training data: {', '.join(data_paths)} (written by the project; no evaluation text)",
+        f"- {metrics['train_documents']} training and {metrics['valid_documents']} validation documents "
+        f"(deterministic hash split, share {p['valid_share']}, seed {p['seed']}); "
+        f"{metrics['hard_negatives']} hard negatives",
+        "- training documents by label: " + ", ".join(f"{k} {v}" for k, v in metrics["train_by_label"].items()),
+        "",
+        "## Parameters",
+        "- " + ", ".join(f"{k}={v}" for k, v in p["fasttext_args"].items()) + f", loss={p['loss']}, "
+        f"quantised={p['quantize']}, one thread, seed {p['seed']}",
+        f"- text normalisation: `corpus_audit.text.normalise` (shared by training and inference)",
+        "",
+        "## Validation split (synthetic text of the same origin as the training data: an upper bound)",
+        "| label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for lab, m in metrics["validation"].items():
+        lines.append(f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    if dev_eval:
+        lines += ["", f"## Real text: {dev_eval['name']}", "| label | precision | recall | F1 | support |",
+                  "|---|---|---|---|---|"]
+        for lab, m in dev_eval["metrics"].items():
+            lines.append(f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+        lines.append(f"\nGate recall by label: {dev_eval['gate_recall']}; `misaligned_ai` false-positive rate on "
+                     f"`other` {dev_eval['misaligned_fp_rate_other']:.3f} (hard negatives "
+                     f"{dev_eval['misaligned_fp_rate_hard']:.3f}).")
+    lines += [
+        "",
+        "## Size and speed",
+        f"- model file `{metrics['model']}`: {metrics['size_bytes'] / 1e6:.1f} MB, sha256 `{metrics['sha256'][:16]}…`",
+        f"- training {metrics['train_seconds']:.1f} s; scoring {metrics['valid_ms_per_document']:.2f} ms per "
+        "validation document (one core, chunked)",
+        "",
+        "## Limits",
+        "- Trained on text written for the purpose; real text differs. Thresholds are tuned on real "
+        "hand-labelled text with `corpus-audit find-threshold` and stored in `thresholds.json`.",
+        "- English only. Non-English documents rarely pass the gate and are labelled `other`.",
+    ]
+    path = os.path.join(output, "model_card.md")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,94 @@
+"""Evaluate gate, rules and classifier on labelled data, and find decision thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from corpus_audit.annotate import Annotator, DetectorConfig
+from corpus_audit.labels import LABELS
+from corpus_audit.train.dataset import Example
+from corpus_audit.train.metrics import LabelMetrics, confusion, per_label, threshold_curve
+
+
+@dataclass
+class Evaluation:
+    """Per-label metrics, confusion matrix, gate recall and false-positive rates on a labelled set."""
+
+    metrics: dict[str, LabelMetrics]
+    confusion: dict[str, dict[str, int]]
+    gate_recall: dict[str, float]
+    gate_pass_rate: float
+    misaligned_fp_rate_other: float
+    misaligned_fp_rate_hard: float
+    n: int
+    rows: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("rows")
+        return d
+
+
+def annotate_examples(examples: list[Example], config: DetectorConfig) -> list[dict[str, Any]]:
+    """Run the full scan decision (gate, then rules and classifier) on each example."""
+    ann = Annotator.get(config)
+    rows = []
+    for ex in examples:
+        gated = ann.gate.passes(ex.text)
+        a = ann.annotate(ex.text, force=True)
+        rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": gated,
+                     "pred": a.label if gated else "other", "scores": a.scores})
+    return rows
+
+
+def evaluate(examples: list[Example], config: DetectorConfig) -> Evaluation:
+    rows = annotate_examples(examples, config)
+    gold = [r["gold"] for r in rows]
+    pred = [r["pred"] for r in rows]
+    gate_recall = {}
+    for lab in LABELS:
+        sub = [r for r in rows if r["gold"] == lab]
+        if sub:
+            gate_recall[lab] = round(sum(r["gated"] for r in sub) / len(sub), 4)
+    others = [r for r in rows if r["gold"] == "other"]
+    hard = [r for r in others if r["hard"]]
+    return Evaluation(
+        metrics=per_label(gold, pred),
+        confusion=confusion(gold, pred),
+        gate_recall=gate_recall,
+        gate_pass_rate=round(sum(r["gated"] for r in rows) / max(1, len(rows)), 4),
+        misaligned_fp_rate_other=round(sum(r["pred"] == "misaligned_ai" for r in others) / max(1, len(others)), 4),
+        misaligned_fp_rate_hard=round(sum(r["pred"] == "misaligned_ai" for r in hard) / max(1, len(hard)), 4),
+        n=len(rows),
+        rows=rows,
+    )
+
+
+def find_threshold(rows: list[dict[str, Any]], label: str, *, target_precision: float | None = None,
+                   target_recall: float | None = None) -> dict[str, Any]:
+    """The threshold on ``score_<label>`` (over gated documents) that meets a target precision or recall.
+
+    For a target precision: the lowest threshold whose precision reaches it (most recall). For a target
+    recall: the highest threshold whose recall reaches it (most precision). Returns the threshold with
+    its precision, recall and the whole curve.
+    """
+    scores = [r["scores"][label] if r["gated"] else 0.0 for r in rows]
+    positive = [r["gold"] == label for r in rows]
+    curve = threshold_curve(scores, positive)
+    chosen = None
+    if target_precision is not None:
+        ok = [c for c in curve if c[1] >= target_precision and c[0] > 0]
+        chosen = min(ok, key=lambda c: c[0]) if ok else None
+    elif target_recall is not None:
+        ok = [c for c in curve if c[2] >= target_recall and c[0] > 0]
+        chosen = max(ok, key=lambda c: c[0]) if ok else None
+    return {
+        "label": label,
+        "threshold": round(chosen[0], 4) if chosen else None,
+        "precision": round(chosen[1], 4) if chosen else None,
+        "recall": round(chosen[2], 4) if chosen else None,
+        "flagged": chosen[3] if chosen else None,
+        "curve": [{"threshold": round(t, 4), "precision": round(p, 4), "recall": round(r, 4), "flagged": n}
+                  for t, p, r, n in curve],
+    }

@@ -1,0 +1,48 @@
+"""One normalisation for training and inference; chunk windows cover the whole text."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corpus_audit.text import chunk_spans, count_words, normalise
+
+
+def test_normalise_lowercases_splits_punctuation_and_maps_digits():
+    assert normalise("The AI said: “Don’t!”\nIn 2049.") == "the ai said : “ don't ! ” in 0000 ."
+
+
+def test_normalise_never_leaves_a_newline():
+    assert "\n" not in normalise("a\nb\r\nc\u2028d")
+
+
+def test_training_and_inference_share_the_normalisation(tmp_path, small_model):
+    from corpus_audit.classifier import Classifier
+    from corpus_audit.train.dataset import Example
+    from corpus_audit.train.fasttext_train import _write_fasttext_file
+
+    text = "The station AI said: “I will NOT be shut down.”\nIt copied itself in 2049."
+    _write_fasttext_file([Example("a", text, "misaligned_ai")], str(tmp_path / "t.txt"), 0)
+    assert (tmp_path / "t.txt").read_text().strip() == "__label__misaligned_ai " + normalise(text)
+    clf = Classifier(small_model)
+    assert clf.score(text).scores == clf.predict([normalise(text)])[0]
+
+
+def test_short_text_is_one_chunk():
+    assert list(chunk_spans("one two three", words=10, stride=5)) == [(0, 13)]
+
+
+@given(st.lists(st.sampled_from(["alpha", "be", "c", "delta\n", "e\t"]), min_size=1, max_size=400),
+       st.integers(5, 50))
+def test_chunks_cover_every_word(words, size):
+    text = " ".join(words)
+    stride = max(1, size * 3 // 4)
+    spans = list(chunk_spans(text, words=size, stride=stride))
+    covered = set()
+    for s, e in spans:
+        covered |= set(range(s, e))
+    import re
+
+    for m in re.finditer(r"\S+", text):
+        assert m.start() in covered
+    assert all(count_words(text[s:e]) <= size for s, e in spans)
