@@ -6,10 +6,10 @@ CA3xx rule packs, CA4xx models, CA5xx execution.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Errors(str, Enum):
+class Errors(StrEnum):
     """Message templates, formatted with keyword arguments by :class:`AuditError`."""
 
     # input

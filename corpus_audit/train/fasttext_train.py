@@ -133,7 +133,7 @@ def write_model_card(output: str, metrics: dict[str, Any], data_paths: list[str]
         "## Parameters",
         "- " + ", ".join(f"{k}={v}" for k, v in p["fasttext_args"].items()) + f", loss={p['loss']}, "
         f"quantised={p['quantize']}, one thread, seed {p['seed']}",
-        f"- text normalisation: `corpus_audit.text.normalise` (shared by training and inference)",
+        "- text normalisation: `corpus_audit.text.normalise` (shared by training and inference)",
         "",
         "## Validation split (synthetic text of the same origin as the training data: an upper bound)",
         "| label | precision | recall | F1 | support |",
