@@ -270,5 +270,28 @@ def rules_check(rules_dir: str | None) -> None:
         click.echo(f"  {p.code:24s} -> {p.category:18s} {p.description}")
 
 
+@rules.command("eval")
+@click.argument("data", nargs=-1, required=True)
+@click.option("--rules", "rules_dir", default=None, help="folder of rule packs (default: the bundled packs)")
+@click.option("--json", "as_json", is_flag=True, help="print the table as JSON")
+@user_errors
+def rules_eval(data: tuple[str, ...], rules_dir: str | None, as_json: bool) -> None:
+    """Each rule's hits and precision against the gold labels of DATA (JSONL with `text` and `label`)."""
+    from corpus_audit.rules import evaluate_rules, load_rules
+    from corpus_audit.train.dataset import load_examples
+
+    table = evaluate_rules(load_rules(rules_dir), load_examples(list(data)))
+    if as_json:
+        click.echo(json.dumps(table, indent=2))
+        return
+    click.echo(f"{'rule':24s} {'category':18s} {'docs':>5s} {'correct':>7s} {'precision':>9s} {'recall':>7s}")
+    for r in table["rules"]:
+        click.echo(f"{r['rule']:24s} {r['category']:18s} {r['documents']:5d} {r['correct']:7d} "
+                   f"{r['precision']:9.3f} {r['recall']:7.3f}")
+    g = table["gate"]
+    click.echo(f"gate: passes {g['pass_rate']:.3f} of documents; recall " +
+               ", ".join(f"{k} {v:.3f}" for k, v in g["recall"].items()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -285,3 +285,28 @@ def _segments(text: str, size: int) -> Iterable[tuple[int, str]]:
             end = cut + 1 if cut > start else end
         yield start, text[start:end]
         start = end
+
+
+def evaluate_rules(rules: RuleSet, examples: list[Any]) -> dict[str, Any]:
+    """Per rule: documents it fired on, how many carry its category as gold label (precision), and the
+    share of that label's documents it fired on (recall); plus the gate's pass rate and recall by label."""
+    from corpus_audit.gate import Gate
+
+    engine, gate = RuleEngine(rules), Gate(rules)
+    fired: dict[str, list[str]] = {p.code: [] for p in rules.patterns}
+    passed: dict[str, list[bool]] = {}
+    for ex in examples:
+        passed.setdefault(ex.label, []).append(gate.passes(ex.text))
+        for code in {h.rule for h in engine.match(ex.text)}:
+            fired[code].append(ex.label)
+    support = {lab: len(v) for lab, v in passed.items()}
+    out = []
+    for p in rules.patterns:
+        labels = fired[p.code]
+        correct = sum(1 for lab in labels if lab == p.category)
+        out.append({"rule": p.code, "category": p.category, "documents": len(labels), "correct": correct,
+                    "precision": round(correct / len(labels), 4) if labels else 0.0,
+                    "recall": round(correct / support[p.category], 4) if support.get(p.category) else 0.0})
+    n = sum(support.values())
+    return {"rules": out, "gate": {"pass_rate": round(sum(sum(v) for v in passed.values()) / max(1, n), 4),
+                                   "recall": {lab: round(sum(v) / len(v), 4) for lab, v in sorted(passed.items())}}}
