@@ -197,6 +197,7 @@ class RuleEngine:
 
     SEGMENT = 100_000  # characters per spaCy call; long texts are matched segment by segment
     MAX_HITS_PER_RULE = 50
+    CONTEXT = 600  # characters around an anchor term that spaCy looks at (sentence or token window)
 
     def __init__(self, rules: RuleSet) -> None:
         import spacy
@@ -213,18 +214,52 @@ class RuleEngine:
                 self._lower.add(lex.name, list(self.nlp.tokenizer.pipe(lex.terms)))
             if lex.cased:
                 self._orth.add(lex.name, list(self.nlp.tokenizer.pipe(lex.cased)))
+        self._anchors = _anchor_automaton(rules)
+
+    def regions(self, text: str) -> list[tuple[int, int]]:
+        """Spans of ``text`` where a pattern can fire: every pattern needs a term of its first group, so
+        only the text around those terms (``CONTEXT`` characters, widened to line or sentence ends) is parsed."""
+        spans: list[tuple[int, int]] = []
+        n = len(text)
+        for end, length in self._anchors.iter(text):
+            start = end - length + 1
+            if (start > 0 and text[start - 1].isalnum()) or (end + 1 < n and text[end + 1].isalnum()):
+                continue
+            lo, hi = max(0, start - self.CONTEXT), min(n, end + 1 + self.CONTEXT)
+            if spans and lo <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+        out = []
+        for lo, hi in spans:
+            if lo > 0:
+                cut = max(text.rfind("\n", 0, lo), text.rfind(". ", 0, lo))
+                lo = cut + 1 if cut >= 0 and lo - cut < self.CONTEXT else lo
+            if hi < n:
+                cuts = [c for c in (text.find("\n", hi), text.find(". ", hi)) if c >= 0]
+                hi = min(cuts) + 1 if cuts and min(cuts) - hi < self.CONTEXT else hi
+            if out and lo <= out[-1][1]:
+                out[-1] = (out[-1][0], max(hi, out[-1][1]))
+            else:
+                out.append((lo, hi))
+        return out
 
     def match(self, text: str) -> list[RuleHit]:
         """Every pattern firing in ``text``, as rule hits with character offsets, in text order."""
         hits: list[RuleHit] = []
         counts: dict[str, int] = {}
-        for offset, segment in _segments(text, self.SEGMENT):
+        for offset, segment in self._pieces(text):
             for h in self._match_segment(segment):
                 if counts.get(h.rule, 0) < self.MAX_HITS_PER_RULE:
                     counts[h.rule] = counts.get(h.rule, 0) + 1
                     hits.append(RuleHit(h.rule, h.category, h.start + offset, h.end + offset))
         hits.sort(key=lambda h: (h.start, h.rule))
         return hits
+
+    def _pieces(self, text: str) -> Iterable[tuple[int, str]]:
+        for lo, hi in self.regions(text):
+            for offset, segment in _segments(text[lo:hi], self.SEGMENT):
+                yield lo + offset, segment
 
     def _match_segment(self, text: str) -> Iterable[RuleHit]:
         doc = self.nlp(text)
@@ -273,6 +308,23 @@ class RuleEngine:
             if ok and lo >= last_end:
                 last_end = hi
                 yield RuleHit(p.code, p.category, doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1].text))
+
+
+def _anchor_automaton(rules: RuleSet) -> Any:
+    """Aho-Corasick automaton of the terms of every pattern's first group (all case forms)."""
+    import ahocorasick
+
+    auto = ahocorasick.Automaton()
+    names = {name for p in rules.patterns for name in p.all_of[0]}
+    for name in names:
+        lex = rules.lexicons[name]
+        forms = {f for t in lex.terms for f in (t, t[:1].upper() + t[1:], t.title(), t.upper())} | set(lex.cased)
+        for f in forms:
+            auto.add_word(f, len(f))
+    if not names:
+        auto.add_word("\0", 1)
+    auto.make_automaton()
+    return auto
 
 
 def _segments(text: str, size: int) -> Iterable[tuple[int, str]]:
