@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CHECKOUT = os.path.dirname(_HERE)
@@ -11,13 +10,11 @@ DEFAULT_MODEL_NAME = "ca-default"
 
 
 def _package_dir(package: str, checkout_dir: str) -> str:
-    """The folder of a data package when installed, else the matching folder of the source checkout."""
-    try:
-        path = str(resources.files(package))
-        if os.path.isdir(path):
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
+    """The folder of a data package in an installed wheel (``corpus_audit/_rules``), else the matching
+    folder of the source checkout (``rules/``), which is also what an editable install sees."""
+    installed = os.path.join(_HERE, package.rsplit(".", 1)[-1])
+    if os.path.isdir(installed):
+        return installed
     return os.path.join(_CHECKOUT, checkout_dir)
 
 
