@@ -1,7 +1,7 @@
 """The catalogue of user-facing errors: every error has a code, says what happened and what to do.
 
 Codes are stable; users search for them. Ranges: CA1xx input, CA2xx configuration and output,
-CA3xx rule packs, CA4xx models, CA5xx execution.
+CA3xx rule packs, CA4xx models, CA5xx execution, CA6xx reports.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ class Errors(StrEnum):
     CA404 = "training data {path}: {detail}"
     # execution
     CA501 = "{n} task(s) did not complete: {detail}; see the logs under {logs} and re-run the same command to resume"
+    # reports
+    CA601 = "no annotation files under {path}/annotations; run `corpus-audit scan INPUT... -o {path}` first, or pass the folder a scan wrote"
+    CA602 = "annotations under {path} cannot be reported on ({detail}); re-run `corpus-audit scan` to rewrite them"
+    CA603 = "cannot measure per-label rates with --eval: {detail}; report without --eval, or restore the scan's model"
+    CA604 = "per-label rates from {path} are unusable ({detail}); fix or remove the file, or pass --eval with labelled JSONL"
+    CA605 = "cannot write the report to {path} ({detail}); pass -o with a writable folder"
 
 
 class AuditError(Exception):

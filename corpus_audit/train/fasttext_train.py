@@ -38,7 +38,29 @@ class TrainParams:
     seed: int = 0
     quantize: bool = True
     autotune_seconds: int = 0
+    crops: int = 2  # extra training excerpts per document, each a contiguous share of its words
+    crop_share: float = 0.5
+    crop_min_words: int = 120
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def add_crops(examples: list[Example], *, n: int, share: float, min_words: int, seed: int) -> list[Example]:
+    """Add ``n`` contiguous excerpts (``share`` of the words) of every document of at least ``min_words``.
+
+    Real text often reaches the classifier as an excerpt from the middle of a longer work, and scan scores
+    long documents in windows; training on excerpts teaches the label from partial evidence too.
+    """
+    rng = random.Random(seed)
+    out = list(examples)
+    for ex in examples:
+        words = ex.text.split()
+        if n <= 0 or len(words) < min_words:
+            continue
+        length = max(1, int(len(words) * share))
+        for k in range(n):
+            start = rng.randint(0, len(words) - length)
+            out.append(Example(f"{ex.id}~crop{k}", " ".join(words[start:start + length]), ex.label, ex.hard, ex.genre))
+    return out
 
 
 def _write_fasttext_file(examples: list[Example], path: str, seed: int) -> None:
@@ -67,7 +89,8 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     with tempfile.TemporaryDirectory() as tmp:
         train_file = os.path.join(tmp, "train.txt")
         valid_file = os.path.join(tmp, "valid.txt")
-        _write_fasttext_file(train, train_file, p.seed)
+        augmented = add_crops(train, n=p.crops, share=p.crop_share, min_words=p.crop_min_words, seed=p.seed)
+        _write_fasttext_file(augmented, train_file, p.seed)
         _write_fasttext_file(valid, valid_file, p.seed)
         kwargs: dict[str, Any] = dict(input=train_file, epoch=p.epoch, lr=p.lr, dim=p.dim, wordNgrams=p.word_ngrams,
                                       minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket, loss=p.loss,
@@ -98,6 +121,7 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
         "sha256": file_sha256(path),
         "size_bytes": os.path.getsize(path),
         "train_documents": len(train),
+        "train_examples_with_crops": len(augmented),
         "valid_documents": len(valid),
         "train_by_label": {lab: sum(1 for e in train if e.label == lab) for lab in LABELS},
         "hard_negatives": sum(1 for e in examples if e.hard),
