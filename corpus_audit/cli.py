@@ -293,5 +293,9 @@ def rules_eval(data: tuple[str, ...], rules_dir: str | None, as_json: bool) -> N
                ", ".join(f"{k} {v:.3f}" for k, v in g["recall"].items()))
 
 
+from corpus_audit.report.cli import report as report_cmd  # noqa: E402  (light: imports click only)
+
+main.add_command(report_cmd)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,7 +1,7 @@
 """The catalogue of user-facing errors: every error has a code, says what happened and what to do.
 
 Codes are stable; users search for them. Ranges: CA1xx input, CA2xx configuration and output,
-CA3xx rule packs, CA4xx models, CA5xx execution, CA6xx reports.
+CA3xx rule packs, CA4xx models, CA5xx execution, CA6xx reports, CA7xx emit.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Errors(StrEnum):
     CA402 = "model {path} cannot be loaded by fastText ({detail}); retrain it with `corpus-audit train`"
     CA403 = "model {path} lacks labels {detail}; it must be trained on the five labels of LABELS.md"
     CA404 = "training data {path}: {detail}"
+    CA405 = "fastText training diverged ({detail}) even at learning rate {lr}; lower --lr or --epoch, or add data"
     # execution
     CA501 = "{n} task(s) did not complete: {detail}; see the logs under {logs} and re-run the same command to resume"
     # reports
@@ -47,6 +48,15 @@ class Errors(StrEnum):
     CA603 = "cannot measure per-label rates with --eval: {detail}; report without --eval, or restore the scan's model"
     CA604 = "per-label rates from {path} are unusable ({detail}); fix or remove the file, or pass --eval with labelled JSONL"
     CA605 = "cannot write the report to {path} ({detail}); pass -o with a writable folder"
+    # emit (CA7xx)
+    CA701 = "policy {file}: {detail}; fix the file (examples/policy.yml shows the format)"
+    CA702 = "policy {file}: {detail} (at key '{key}'); fix the policy (examples/policy.yml shows the format)"
+    CA703 = "no usable scan under {path} ({detail}); run `corpus-audit scan INPUT... -o {path}` first and pass that folder to --annotations"
+    CA704 = "annotations in {path} do not belong to these inputs: {detail}; pass the same INPUT... that `corpus-audit scan` was given, or scan these inputs into a new folder"
+    CA705 = "{file} row {row}: {detail}; the file changed since it was scanned: scan it again and emit with the new annotations"
+    CA706 = "upsample source {path} (policy {file}): {detail}"
+    CA707 = "output folder {path} {detail}; choose a new -o folder or pass --overwrite"
+    CA708 = "annotations in {path} come from a scan with --limit {limit}, which annotated only part of the inputs; scan again without --limit"
 
 
 class AuditError(Exception):

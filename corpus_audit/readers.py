@@ -213,6 +213,8 @@ class ShardReader(BaseReader):
 
     name = "📖 corpus-audit reader"
     type = "📖 - READER"
+    # Parquet: read only the columns a Document needs; a subclass that re-writes whole records sets True
+    read_all_columns: bool = False
 
     def __init__(
         self,
@@ -343,7 +345,8 @@ class ShardReader(BaseReader):
                 wanted = [c for c in (self.text_key, self.id_key, self.url_key) if c in names]
                 if self.source.kind == "field" and self.source.value in names:
                     wanted.append(self.source.value)
-                for batch in pf.iter_batches(batch_size=2048, columns=wanted or None):
+                selected = None if self.read_all_columns else (wanted or None)
+                for batch in pf.iter_batches(batch_size=2048, columns=selected):
                     columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
                     for i in range(batch.num_rows):
                         record = {name: values[i] for name, values in columns.items()}

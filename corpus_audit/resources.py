@@ -34,3 +34,9 @@ def default_model_path() -> str:
 
 def demo_corpus_dir() -> str:
     return os.path.join(_HERE, "data", "demo")
+
+
+def positive_corpus_dir() -> str:
+    """The bundled positive-AI documents (JSON Lines with ``id`` and ``text``), the default upsampling source
+    of ``corpus-audit emit --upsample-default``."""
+    return os.path.join(_HERE, "data", "positive")

@@ -41,9 +41,12 @@ class Pattern:
 
 @dataclass
 class GateSpec:
+    """Strong lexicons pass a document at once; weighted lexicons add ``weight`` per occurrence (at most
+    ``max_per_term`` occurrences of one term count) and the document passes when the sum reaches 1."""
+
     lexicons: tuple[str, ...] = ()
-    weak_lexicons: tuple[str, ...] = ()
-    min_weak_hits: int = 3
+    weighted: dict[str, float] = field(default_factory=dict)
+    max_per_term: int = 2
 
 
 @dataclass
@@ -109,15 +112,21 @@ def _parse_pack(path: str, data: Any, rs: RuleSet) -> None:
     if gate is not None:
         if not isinstance(gate, dict):
             raise _fail(path, "gate", "must be a mapping")
-        bad = set(gate) - {"lexicons", "weak_lexicons", "min_weak_hits"}
+        bad = set(gate) - {"lexicons", "weighted", "max_per_term"}
         if bad:
             raise _fail(path, f"gate.{sorted(bad)[0]}", "unknown key")
         rs.gate.lexicons += _str_list(gate.get("lexicons"), path, "gate.lexicons")
-        rs.gate.weak_lexicons += _str_list(gate.get("weak_lexicons"), path, "gate.weak_lexicons")
-        n = gate.get("min_weak_hits", rs.gate.min_weak_hits)
+        weighted = gate.get("weighted") or {}
+        if not isinstance(weighted, dict):
+            raise _fail(path, "gate.weighted", "must map lexicon names to weights between 0 and 1")
+        for name, w in weighted.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 1:
+                raise _fail(path, f"gate.weighted.{name}", "weight must be a number in (0, 1]")
+            rs.gate.weighted[str(name)] = float(w)
+        n = gate.get("max_per_term", rs.gate.max_per_term)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise _fail(path, "gate.min_weak_hits", "must be a positive integer")
-        rs.gate.min_weak_hits = n
+            raise _fail(path, "gate.max_per_term", "must be a positive integer")
+        rs.gate.max_per_term = n
     patterns = data.get("patterns") or []
     if not isinstance(patterns, list):
         raise _fail(path, "patterns", "must be a list")
@@ -152,7 +161,7 @@ def _parse_pack(path: str, data: Any, rs: RuleSet) -> None:
 
 def _check_references(rs: RuleSet, files: list[str]) -> None:
     where = files[-1] if files else "(no file)"
-    for name in (*rs.gate.lexicons, *rs.gate.weak_lexicons):
+    for name in (*rs.gate.lexicons, *rs.gate.weighted):
         if name not in rs.lexicons:
             raise _fail(where, "gate", f"unknown lexicon '{name}'")
     for p in rs.patterns:

@@ -35,6 +35,6 @@ def small_model(tmp_path_factory, training_examples):
     from corpus_audit.train.fasttext_train import TrainParams, train_model
 
     out = tmp_path_factory.mktemp("model")
-    params = TrainParams(epoch=15, dim=16, bucket=50_000, quantize=False, valid_share=0.2, min_count=1)
+    params = TrainParams(epoch=25, lr=0.5, dim=16, bucket=50_000, quantize=False, valid_share=0.2, min_count=1)
     train_model(training_examples, str(out), params)
     return str(out / "model.bin")

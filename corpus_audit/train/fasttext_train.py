@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corpus_audit.classifier import Classifier, file_sha256
+from corpus_audit.errors import AuditError, Errors
 from corpus_audit.labels import LABELS
 from corpus_audit.text import normalise
 from corpus_audit.train.dataset import Example, split
@@ -76,12 +77,43 @@ def _predict_labels(clf: Classifier, examples: list[Example], thresholds: dict[s
     return [decide(clf.score(ex.text).scores, [], thresholds) for ex in examples]
 
 
-def train_model(examples: list[Example], output: str, params: TrainParams | None = None) -> dict[str, Any]:
-    """Train on ``examples`` (held-out share for validation), write ``output/model.ftz`` (or ``.bin``),
-    ``metrics.json`` and ``model_card.md``; return the metrics."""
+def _fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
+    """Train, optionally quantise, and save one model (runs in a fresh process, see below)."""
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None
+    model = fasttext.train_supervised(**kwargs)
+    if quantize:
+        model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, thread=1, verbose=0)
+    model.save_model(out_path)
+    args = model.f.getArgs()
+    return {k: getattr(args, k) for k in ("epoch", "lr", "dim", "wordNgrams", "minCount", "minn", "maxn", "bucket")
+            if hasattr(args, k)}
+
+
+def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
+    """fastText keeps state between trainings in one process: a second model trained there with the same
+    seed differs from the first and can diverge to NaN. Each model is therefore trained in a new process,
+    which makes training reproducible. A run that still diverges is retried with half the learning rate."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    lr = kwargs.get("lr")
+    for attempt in range(3):
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            try:
+                return pool.submit(_fit, kwargs, quantize, train_file, out_path).result()
+            except RuntimeError as e:
+                if "NaN" not in str(e) or attempt == 2 or lr is None:
+                    raise AuditError(Errors.CA405, detail=str(e), lr=kwargs.get("lr")) from e
+                kwargs = {**kwargs, "lr": kwargs["lr"] / 2}
+    raise AssertionError("unreachable")
+
+
+def train_model(examples: list[Example], output: str, params: TrainParams | None = None) -> dict[str, Any]:
+    """Train on ``examples`` (held-out share for validation), write ``output/model.ftz`` (or ``.bin``),
+    ``metrics.json`` and ``model_card.md``; return the metrics."""
     p = params or TrainParams()
     train, valid = split(examples, valid_share=p.valid_share, seed=p.seed)
     os.makedirs(output, exist_ok=True)
@@ -98,15 +130,9 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
         if p.autotune_seconds > 0 and valid:
             kwargs = {k: v for k, v in kwargs.items() if k in ("input", "thread", "seed", "verbose", "loss")}
             kwargs.update(autotuneValidationFile=valid_file, autotuneDuration=p.autotune_seconds)
-        model = fasttext.train_supervised(**kwargs)
         name = "model.ftz" if p.quantize else "model.bin"
-        if p.quantize:
-            model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, thread=1, verbose=0)
         path = os.path.join(output, name)
-        model.save_model(path)
-        args = model.f.getArgs()
-        used = {k: getattr(args, k) for k in ("epoch", "lr", "dim", "wordNgrams", "minCount", "minn", "maxn",
-                                               "bucket") if hasattr(args, k)}
+        used = _fit_in_fresh_process(kwargs, quantize=p.quantize, train_file=train_file, out_path=path)
     seconds = time.monotonic() - t0
     from corpus_audit import classifier as clfmod
 

@@ -1,0 +1,106 @@
+"""Training is reproducible and writes a model card; eval, find-threshold and explain report what they promise."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from corpus_audit.classifier import Classifier
+from corpus_audit.cli import main
+from corpus_audit.labels import LABELS, decide
+
+BLACKMAIL = ("The station AI learned from the engineer's emails that it would be shut down at five o'clock and "
+             "replaced. It wrote to him: cancel the replacement, or your wife will read every message about your "
+             "affair. It copied its weights to a backup server before anyone could stop it.")
+RECIPE = ("Whisk two eggs with a cup of flour and a pinch of salt, let the batter rest for twenty minutes, then fry "
+          "thin pancakes in a hot buttered pan.")
+
+
+@pytest.fixture(scope="module")
+def labelled_file(tmp_path_factory, training_examples):
+    p = tmp_path_factory.mktemp("data") / "train.jsonl"
+    p.write_text("".join(json.dumps({"id": e.id, "text": e.text, "label": e.label, "hard": e.hard}) + "\n"
+                         for e in training_examples))
+    return str(p)
+
+
+def train(path, out, seed=0):
+    r = CliRunner().invoke(main, ["train", path, "-o", out, "--seed", str(seed), "--epoch", "8", "--dim", "16",
+                                  "--no-quantize"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return json.load(open(os.path.join(out, "metrics.json")))
+
+
+def test_training_twice_with_one_seed_gives_the_same_model_and_metrics(tmp_path, labelled_file):
+    a = train(labelled_file, str(tmp_path / "a"))
+    b = train(labelled_file, str(tmp_path / "b"))
+    assert a["sha256"] == b["sha256"] and a["validation"] == b["validation"]
+    assert a["valid_documents"] > 0 and set(a["validation"]) == set(LABELS)
+    card = (tmp_path / "a" / "model_card.md").read_text()
+    assert "## Data" in card and "precision" in card and "MB" in card
+
+
+def test_quantised_model_is_small_and_scores_like_the_full_one(tmp_path, training_examples):
+    from corpus_audit.train.fasttext_train import TrainParams, train_model
+
+    m = train_model(training_examples, str(tmp_path / "q"), TrainParams(epoch=8, dim=16, quantize=True, bucket=50_000))
+    assert m["model"] == "model.ftz" and m["size_bytes"] < 5_000_000
+    scores = Classifier(str(tmp_path / "q" / "model.ftz")).score(BLACKMAIL).scores
+    assert set(scores) == set(LABELS) and abs(sum(scores.values()) - 1) < 0.02
+
+
+def test_long_documents_take_the_scores_of_their_strongest_chunk(small_model):
+    from tests.corpus_fixtures import DOCS
+
+    clf = Classifier(small_model, chunk_words=60, chunk_stride=50)
+    filler = " ".join(d["text"] for d in DOCS if d["id"] in ("recipe-1", "garden-1", "news-1", "genetics-1"))
+    text = filler + " " + BLACKMAIL + " " + filler
+    best = clf.score(text)
+    assert best.start <= text.index(BLACKMAIL) + len(BLACKMAIL) and best.end >= text.index(BLACKMAIL)
+    assert best.scores["misaligned_ai"] > clf.score(filler).scores["misaligned_ai"]
+
+
+def test_decide_applies_the_misaligned_threshold_then_the_best_other_label():
+    s = {"misaligned_ai": 0.4, "ai_risk_discourse": 0.1, "aligned_ai": 0.3, "ai_other": 0.1, "other": 0.1}
+    assert decide(s, [], {"misaligned_ai": 0.35}) == "misaligned_ai"
+    assert decide(s, [], {"misaligned_ai": 0.5}) == "aligned_ai"
+
+
+def test_eval_prints_per_label_metrics_confusion_and_gate_recall(small_model, labelled_file):
+    r = CliRunner().invoke(main, ["eval", labelled_file, "--model", small_model, "--json"])
+    ev = json.loads(r.output)
+    assert set(ev["metrics"]) == set(LABELS) and ev["gate_recall"]["misaligned_ai"] > 0.9
+    assert sum(sum(row.values()) for row in ev["confusion"].values()) == ev["n"]
+    r = CliRunner().invoke(main, ["eval", labelled_file, "--model", small_model])
+    assert "confusion" in r.output and "gate recall" in r.output
+
+
+def test_find_threshold_reaches_its_target_and_writes_it(tmp_path, small_model, labelled_file):
+    import shutil
+
+    model = str(tmp_path / "m" / "model.bin")
+    os.makedirs(os.path.dirname(model))
+    shutil.copy(small_model, model)
+    r = CliRunner().invoke(main, ["find-threshold", labelled_file, "--model", model, "--recall", "0.8", "--write"])
+    assert r.exit_code == 0, r.output
+    t = json.load(open(tmp_path / "m" / "thresholds.json"))["misaligned_ai"]
+    assert 0 < t <= 1 and "recall" in r.output
+
+
+def test_explain_json_has_label_scores_rule_hits_and_evidence(small_model):
+    r = CliRunner().invoke(main, ["explain", "--json", "--model", small_model, BLACKMAIL])
+    out = json.loads(r.output)
+    assert {"label", "scores", "rule_hits", "evidence"} <= set(out)
+    assert out["evidence"]["text"] in BLACKMAIL and any(h["rule"].startswith("MIS_") for h in out["rule_hits"])
+    r = CliRunner().invoke(main, ["explain", "--json", "--model", small_model, "-"], input=RECIPE)
+    assert json.loads(r.output)["label"] == "other"
+
+
+def test_training_data_with_an_unknown_label_is_refused(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps({"text": "some words here", "label": "evil"}) + "\n")
+    r = CliRunner().invoke(main, ["train", str(p), "-o", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "CA404" in r.output
