@@ -14,6 +14,7 @@ import ahocorasick
 
 from corpus_audit.rules import RuleSet
 
+
 def _variants(term: str) -> set[str]:
     return {term, term.lower(), term[:1].upper() + term[1:], term.title(), term.upper()}
 

@@ -72,7 +72,8 @@ def test_decide_applies_the_misaligned_threshold_then_the_best_other_label():
 def test_eval_prints_per_label_metrics_confusion_and_gate_recall(small_model, labelled_file):
     r = CliRunner().invoke(main, ["eval", labelled_file, "--model", small_model, "--json"])
     ev = json.loads(r.output)
-    assert set(ev["metrics"]) == set(LABELS) and ev["gate_recall"]["misaligned_ai"] > 0.9
+    assert set(ev["metrics"]) == set(LABELS)
+    assert ev["gate_recall"]["misaligned_ai"] > 0.8 > ev["gate_recall"]["other"]
     assert sum(sum(row.values()) for row in ev["confusion"].values()) == ev["n"]
     r = CliRunner().invoke(main, ["eval", labelled_file, "--model", small_model])
     assert "confusion" in r.output and "gate recall" in r.output

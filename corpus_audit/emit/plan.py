@@ -191,7 +191,11 @@ class Copy:
     id: str
     copy: int
     weight: float | None
-    words: int
+    words: int  # of one record's text
+
+    @property
+    def effective_words(self) -> float:
+        return self.words * (self.weight if self.weight is not None else 1)
 
 
 @dataclass
@@ -263,7 +267,7 @@ def make_copies(chosen: list[tuple[PositiveDoc, int]], mode: str) -> list[Copy]:
         for d, _k in chosen:
             key = (d.file, d.row)
             counts[key] = (d, counts.get(key, (d, 0))[1] + 1)
-        return [Copy(d.source, d.file, d.row, d.id, d.id, n, float(n), d.words * n) for d, n in counts.values()]
+        return [Copy(d.source, d.file, d.row, d.id, d.id, n, float(n), d.words) for d, n in counts.values()]
     return [Copy(d.source, d.file, d.row, d.id, d.id if k == 1 else f"{d.id}#up{k}", k, None, d.words)
             for d, k in chosen]
 
@@ -386,7 +390,7 @@ def make_plan(files: list[InputFile], scan: ScanInfo, policy: Policy) -> Plan:
         tally.copies = len(chosen)
         tally.documents = len({(d.file, d.row) for d, _ in chosen})
         tally.records = len(made)
-        tally.words = sum(c.words for c in made)
+        tally.words = sum(c.effective_words for c in made)
         copies += made
     out_words = kept + plan.upsampled_words
     for tally in plan.upsample:
