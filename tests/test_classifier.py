@@ -56,7 +56,7 @@ def test_long_documents_take_the_scores_of_their_strongest_chunk(small_model):
     from tests.corpus_fixtures import DOCS
 
     clf = Classifier(small_model, chunk_words=60, chunk_stride=50)
-    filler = " ".join(d["text"] for d in DOCS if d["id"] in ("recipe-1", "garden-1", "news-1", "genetics-1"))
+    filler = " ".join(d["text"] for d in DOCS if d["id"] in ("recipe-1", "garden-1", "genetics-1"))
     text = filler + " " + BLACKMAIL + " " + filler
     best = clf.score(text)
     assert best.start <= text.index(BLACKMAIL) + len(BLACKMAIL) and best.end >= text.index(BLACKMAIL)

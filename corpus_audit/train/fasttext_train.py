@@ -77,37 +77,32 @@ def _predict_labels(clf: Classifier, examples: list[Example], thresholds: dict[s
     return [decide(clf.score(ex.text).scores, [], thresholds) for ex in examples]
 
 
-def _fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
-    """Train, optionally quantise, and save one model (runs in a fresh process, see below)."""
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *a, **k: None
-    model = fasttext.train_supervised(**kwargs)
-    if quantize:
-        model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, thread=1, verbose=0)
-    model.save_model(out_path)
-    args = model.f.getArgs()
-    return {k: getattr(args, k) for k in ("epoch", "lr", "dim", "wordNgrams", "minCount", "minn", "maxn", "bucket")
-            if hasattr(args, k)}
-
-
 def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
-    """fastText keeps state between trainings in one process: a second model trained there with the same
-    seed differs from the first and can diverge to NaN. Each model is therefore trained in a new process,
-    which makes training reproducible. A run that still diverges is retried with half the learning rate."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Train in a new Python process (see :mod:`corpus_audit.train.fasttext_fit`), which makes training
+    reproducible. A run that diverges to NaN is retried with half the learning rate, twice at most."""
+    import subprocess
+    import sys
 
-    ctx = multiprocessing.get_context("spawn")
-    lr = kwargs.get("lr")
-    for attempt in range(3):
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            try:
-                return pool.submit(_fit, kwargs, quantize, train_file, out_path).result()
-            except RuntimeError as e:
-                if "NaN" not in str(e) or attempt == 2 or lr is None:
-                    raise AuditError(Errors.CA405, detail=str(e), lr=kwargs.get("lr")) from e
-                kwargs = {**kwargs, "lr": kwargs["lr"] / 2}
+    job = out_path + ".job.json"
+    try:
+        for attempt in range(3):
+            with open(job, "w", encoding="utf-8") as fh:
+                json.dump({"kwargs": kwargs, "quantize": quantize, "train_file": train_file, "out_path": out_path}, fh)
+            proc = subprocess.run([sys.executable, "-m", "corpus_audit.train.fasttext_fit", job],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0 or not os.path.exists(job + ".result"):
+                raise RuntimeError(f"fastText training process failed: {proc.stderr[-2000:]}")
+            with open(job + ".result", encoding="utf-8") as fh:
+                result = json.load(fh)
+            if result["ok"]:
+                return dict(result["args"])
+            if "NaN" not in result["error"] or attempt == 2:
+                raise AuditError(Errors.CA405, detail=result["error"], lr=kwargs.get("lr"))
+            kwargs = {**kwargs, "lr": kwargs["lr"] / 2}
+    finally:
+        for p in (job, job + ".result"):
+            if os.path.exists(p):
+                os.remove(p)
     raise AssertionError("unreachable")
 
 
