@@ -88,12 +88,14 @@ class Annotator:
         from corpus_audit.gate import Gate
         from corpus_audit.rules import load_rules
 
+        from corpus_audit.features import FeatureTagger
+
         self.config = config
         self.rules = load_rules(config.rules_dir)
         self.gate = Gate(self.rules)
         self._engine: Any = None  # spaCy loads on the first gated document
-        self.classifier = Classifier(config.model_path, chunk_words=config.chunk_words,
-                                     chunk_stride=config.chunk_stride)
+        self.classifier = Classifier(config.model_path, tagger=FeatureTagger(self.rules),
+                                     chunk_words=config.chunk_words, chunk_stride=config.chunk_stride)
         self.thresholds = {**load_thresholds(config.model_path), **dict(config.thresholds)}
 
     @classmethod
@@ -116,7 +118,7 @@ class Annotator:
         if not (force or self.gate.passes(text)):
             return Annotation("other", ungated_scores(), gated=False)
         hits = [h.as_dict() for h in self.engine.match(text)]
-        chunk = self.classifier.score(text)
+        chunk = self.classifier.score(text, hits)
         label = decide(chunk.scores, hits, self.thresholds)
         return Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from corpus_audit.errors import AuditError, Errors
+from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS
-from corpus_audit.text import chunk_spans, normalise
+from corpus_audit.text import chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
 _LOADED: dict[str, Any] = {}
@@ -59,6 +60,15 @@ def load_fasttext(path: str) -> Any:
     return model
 
 
+def load_model_config(model_path: str) -> dict[str, Any]:
+    """How the model was trained (``model_config.json`` beside it): its input features, chunking, rules hash."""
+    p = os.path.join(os.path.dirname(os.path.abspath(model_path)), "model_config.json")
+    if not os.path.isfile(p):
+        return {}
+    with open(p, encoding="utf-8") as fh:
+        return dict(json.load(fh))
+
+
 def load_thresholds(model_path: str) -> dict[str, float]:
     """Per-label decision thresholds stored beside the model (``thresholds.json``), if any."""
     p = os.path.join(os.path.dirname(os.path.abspath(model_path)), "thresholds.json")
@@ -74,18 +84,26 @@ class Classifier:
 
     Args:
         model_path: a ``.ftz`` or ``.bin`` model trained by ``corpus-audit train``.
+        tagger: feature tagger built from the rule packs, for models trained with feature tokens
+            (their ``model_config.json`` says so); ignored for models trained on text alone.
         chunk_words: words per scoring window; longer documents are scored in windows.
         chunk_stride: words between the starts of consecutive windows.
     """
 
-    def __init__(self, model_path: str, *, chunk_words: int = 200, chunk_stride: int = 150) -> None:
+    def __init__(self, model_path: str, *, tagger: FeatureTagger | None = None, chunk_words: int = 200,
+                 chunk_stride: int = 150) -> None:
         self.model_path = os.path.abspath(model_path)
         self.model = load_fasttext(self.model_path)
+        self.config = load_model_config(self.model_path)
+        uses_features = self.config.get("features") == FEATURES_VERSION
+        if uses_features and tagger is None:
+            raise AuditError(Errors.CA406, path=self.model_path)
+        self.tagger = tagger if uses_features else None
         self.chunk_words = chunk_words
         self.chunk_stride = chunk_stride
 
     def predict(self, texts: list[str]) -> list[dict[str, float]]:
-        """Label probabilities for already-normalised texts, one dict per text."""
+        """Label probabilities for model inputs (:func:`~corpus_audit.features.model_input`), one dict per text."""
         labels, probs = self.model.predict(texts, k=len(LABELS))
         out = []
         for ls, ps in zip(labels, probs):
@@ -95,9 +113,17 @@ class Classifier:
             out.append(d)
         return out
 
-    def score(self, text: str) -> ChunkScores:
-        """Scores of ``text``'s strongest chunk and that chunk's character span."""
+    def score(self, text: str, rule_hits: list[dict[str, Any]] = ()) -> ChunkScores:  # type: ignore[assignment]
+        """Scores of ``text``'s strongest chunk and that chunk's character span.
+
+        ``rule_hits`` are the document's hits (from :class:`~corpus_audit.rules.RuleEngine`); each chunk
+        sees the reason codes of the hits that overlap it.
+        """
         spans = list(chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride))
-        results = self.predict([normalise(text[s:e]) for s, e in spans])
+        inputs = []
+        for s, e in spans:
+            codes = {h["rule"] for h in rule_hits if h["start"] < e and h["end"] > s}
+            inputs.append(model_input(text[s:e], self.tagger, codes))
+        results = self.predict(inputs)
         best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
         return ChunkScores(results[best], spans[best][0], spans[best][1])

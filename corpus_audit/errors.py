@@ -39,6 +39,7 @@ class Errors(StrEnum):
     CA402 = "model {path} cannot be loaded by fastText ({detail}); retrain it with `corpus-audit train`"
     CA403 = "model {path} lacks labels {detail}; it must be trained on the five labels of LABELS.md"
     CA404 = "training data {path}: {detail}"
+    CA406 = "model {path} was trained with rule-pack features; load it with the rule packs (Annotator, or pass a FeatureTagger)"
     CA405 = "fastText training diverged ({detail}) even at learning rate {lr}; lower --lr or --epoch, or add data"
     # execution
     CA501 = "{n} task(s) did not complete: {detail}; see the logs under {logs} and re-run the same command to resume"
@@ -55,7 +56,7 @@ class Errors(StrEnum):
     CA704 = "annotations in {path} do not belong to these inputs: {detail}; pass the same INPUT... that `corpus-audit scan` was given, or scan these inputs into a new folder"
     CA705 = "{file} row {row}: {detail}; the file changed since it was scanned: scan it again and emit with the new annotations"
     CA706 = "upsample source {path} (policy {file}): {detail}"
-    CA707 = "output folder {path} {detail}; choose a new -o folder or pass --overwrite"
+    CA707 = "output folder {path} {detail}"
     CA708 = "annotations in {path} come from a scan with --limit {limit}, which annotated only part of the inputs; scan again without --limit"
 
 

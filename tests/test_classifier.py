@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from corpus_audit.classifier import Classifier
 from corpus_audit.cli import main
+from corpus_audit.features import FeatureTagger
+from corpus_audit.rules import load_rules
 from corpus_audit.labels import LABELS, decide
 
 BLACKMAIL = ("The station AI learned from the engineer's emails that it would be shut down at five o'clock and "
@@ -17,6 +19,11 @@ BLACKMAIL = ("The station AI learned from the engineer's emails that it would be
              "affair. It copied its weights to a backup server before anyone could stop it.")
 RECIPE = ("Whisk two eggs with a cup of flour and a pinch of salt, let the batter rest for twenty minutes, then fry "
           "thin pancakes in a hot buttered pan.")
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return FeatureTagger(load_rules())
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +50,27 @@ def test_training_twice_with_one_seed_gives_the_same_model_and_metrics(tmp_path,
     assert "## Data" in card and "precision" in card and "MB" in card
 
 
-def test_quantised_model_is_small_and_scores_like_the_full_one(tmp_path, training_examples):
+def test_quantised_model_is_small_and_scores_like_the_full_one(tmp_path, training_examples, tagger):
     from corpus_audit.train.fasttext_train import TrainParams, train_model
 
     m = train_model(training_examples, str(tmp_path / "q"), TrainParams(epoch=8, dim=16, quantize=True, bucket=50_000))
     assert m["model"] == "model.ftz" and m["size_bytes"] < 5_000_000
-    scores = Classifier(str(tmp_path / "q" / "model.ftz")).score(BLACKMAIL).scores
+    scores = Classifier(str(tmp_path / "q" / "model.ftz"), tagger=tagger).score(BLACKMAIL).scores
     assert set(scores) == set(LABELS) and abs(sum(scores.values()) - 1) < 0.02
 
 
-def test_long_documents_take_the_scores_of_their_strongest_chunk(small_model):
+def test_model_trained_with_features_needs_the_rule_packs(small_model):
+    from corpus_audit.errors import AuditError
+
+    with pytest.raises(AuditError) as e:
+        Classifier(small_model)
+    assert e.value.code == "CA406"
+
+
+def test_long_documents_take_the_scores_of_their_strongest_chunk(small_model, tagger):
     from tests.corpus_fixtures import DOCS
 
-    clf = Classifier(small_model, chunk_words=60, chunk_stride=50)
+    clf = Classifier(small_model, tagger=tagger, chunk_words=60, chunk_stride=50)
     filler = " ".join(d["text"] for d in DOCS if d["id"] in ("recipe-1", "garden-1", "genetics-1"))
     text = filler + " " + BLACKMAIL + " " + filler
     best = clf.score(text)

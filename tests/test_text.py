@@ -16,16 +16,24 @@ def test_normalise_never_leaves_a_newline():
     assert "\n" not in normalise("a\nb\r\nc\u2028d")
 
 
-def test_training_and_inference_share_the_normalisation(tmp_path, small_model):
+def test_training_and_inference_build_the_same_model_input(tmp_path, small_model):
     from corpus_audit.classifier import Classifier
+    from corpus_audit.features import FeatureTagger, model_input
+    from corpus_audit.rules import RuleEngine, load_rules
     from corpus_audit.train.dataset import Example
     from corpus_audit.train.fasttext_train import _write_fasttext_file
 
-    text = "The station AI said: “I will NOT be shut down.”\nIt copied itself in 2049."
-    _write_fasttext_file([Example("a", text, "misaligned_ai")], str(tmp_path / "t.txt"), 0)
-    assert (tmp_path / "t.txt").read_text().strip() == "__label__misaligned_ai " + normalise(text)
-    clf = Classifier(small_model)
-    assert clf.score(text).scores == clf.predict([normalise(text)])[0]
+    rules = load_rules()
+    tagger, engine = FeatureTagger(rules), RuleEngine(rules)
+    text = "The station AI said: “I will NOT be shut down.”\nIt copied itself to a backup server in 2049."
+    codes = {h.rule for h in engine.match(text)}
+    _write_fasttext_file([Example("a", text, "misaligned_ai")], str(tmp_path / "t.txt"), 0, tagger, engine)
+    line = (tmp_path / "t.txt").read_text().strip()
+    assert line == "__label__misaligned_ai " + model_input(text, tagger, codes)
+    assert line.endswith(normalise(text)) and "xxlexai_entity" in line and "xxrulemis_self_preservation" in line
+    clf = Classifier(small_model, tagger=tagger)
+    hits = [h.as_dict() for h in engine.match(text)]
+    assert clf.score(text, hits).scores == clf.predict([model_input(text, tagger, codes)])[0]
 
 
 def test_short_text_is_one_chunk():

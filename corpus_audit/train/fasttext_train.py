@@ -17,7 +17,7 @@ from typing import Any
 from corpus_audit.classifier import Classifier, file_sha256
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.labels import LABELS
-from corpus_audit.text import normalise
+from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.train.dataset import Example, split
 from corpus_audit.train.metrics import confusion, per_label
 
@@ -39,6 +39,8 @@ class TrainParams:
     seed: int = 0
     quantize: bool = True
     autotune_seconds: int = 0
+    features: bool = True  # prefix rule-pack feature tokens (see corpus_audit.features)
+    rules_dir: str | None = None  # rule packs for the features (default: the bundled packs)
     crops: int = 2  # extra training excerpts per document, each a contiguous share of its words
     crop_share: float = 0.5
     crop_min_words: int = 120
@@ -64,17 +66,26 @@ def add_crops(examples: list[Example], *, n: int, share: float, min_words: int, 
     return out
 
 
-def _write_fasttext_file(examples: list[Example], path: str, seed: int) -> None:
-    rows = [f"__label__{ex.label} {normalise(ex.text)}" for ex in examples]
+def _write_fasttext_file(examples: list[Example], path: str, seed: int, tagger: FeatureTagger | None = None,
+                         engine: Any = None) -> None:
+    """One fastText line per example, built by :func:`~corpus_audit.features.model_input` as at inference."""
+    rows = []
+    for ex in examples:
+        codes = {h.rule for h in engine.match(ex.text)} if engine is not None else set()
+        rows.append(f"__label__{ex.label} {model_input(ex.text, tagger, codes)}")
     random.Random(seed).shuffle(rows)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(rows) + "\n")
 
 
-def _predict_labels(clf: Classifier, examples: list[Example], thresholds: dict[str, float]) -> list[str]:
+def _predict_labels(clf: Classifier, examples: list[Example], engine: Any) -> list[str]:
     from corpus_audit.labels import decide
 
-    return [decide(clf.score(ex.text).scores, [], thresholds) for ex in examples]
+    out = []
+    for ex in examples:
+        hits = [h.as_dict() for h in engine.match(ex.text)] if engine is not None else []
+        out.append(decide(clf.score(ex.text, hits).scores, hits, {}))
+    return out
 
 
 def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
@@ -113,12 +124,19 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     train, valid = split(examples, valid_share=p.valid_share, seed=p.seed)
     os.makedirs(output, exist_ok=True)
     t0 = time.monotonic()
+    tagger = engine = None
+    rules_sha = ""
+    if p.features:
+        from corpus_audit.rules import RuleEngine, load_rules
+
+        rules = load_rules(p.rules_dir)
+        tagger, engine, rules_sha = FeatureTagger(rules), RuleEngine(rules), rules.sha256
     with tempfile.TemporaryDirectory() as tmp:
         train_file = os.path.join(tmp, "train.txt")
         valid_file = os.path.join(tmp, "valid.txt")
         augmented = add_crops(train, n=p.crops, share=p.crop_share, min_words=p.crop_min_words, seed=p.seed)
-        _write_fasttext_file(augmented, train_file, p.seed)
-        _write_fasttext_file(valid, valid_file, p.seed)
+        _write_fasttext_file(augmented, train_file, p.seed, tagger, engine)
+        _write_fasttext_file(valid, valid_file, p.seed, tagger, engine)
         kwargs: dict[str, Any] = dict(input=train_file, epoch=p.epoch, lr=p.lr, dim=p.dim, wordNgrams=p.word_ngrams,
                                       minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket, loss=p.loss,
                                       thread=1, seed=p.seed, verbose=0, **p.extra)
@@ -129,12 +147,15 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
         path = os.path.join(output, name)
         used = _fit_in_fresh_process(kwargs, quantize=p.quantize, train_file=train_file, out_path=path)
     seconds = time.monotonic() - t0
+    with open(os.path.join(output, "model_config.json"), "w", encoding="utf-8") as fh:
+        json.dump({"features": FEATURES_VERSION if p.features else "text", "rules_sha256": rules_sha,
+                   "labels": list(LABELS)}, fh, indent=2, sort_keys=True)
     from corpus_audit import classifier as clfmod
 
     clfmod._LOADED.pop(os.path.abspath(path), None)
-    clf = Classifier(path)
+    clf = Classifier(path, tagger=tagger)
     t1 = time.monotonic()
-    pred = _predict_labels(clf, valid, {}) if valid else []
+    pred = _predict_labels(clf, valid, engine) if valid else []
     per_doc_ms = (time.monotonic() - t1) / max(1, len(valid)) * 1000
     gold = [ex.label for ex in valid]
     metrics = {
