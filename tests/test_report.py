@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import duckdb
@@ -350,6 +351,20 @@ def test_thresholds_outside_zero_to_one_are_a_usage_error(tmp_path):
     for bad in ("0.5,1.5", "high"):
         r = CliRunner().invoke(main, ["report", scan, "--thresholds", bad])
         assert r.exit_code == 2 and "CA205" in r.output, bad
+
+
+def test_eval_without_the_scans_model_is_error_ca603(tmp_path):
+    scan = corpus(str(tmp_path))  # its scan.json names a model folder holding only metrics.json
+    labelled = tmp_path / "eval.jsonl"
+    write_jsonl(str(labelled), [{"id": "a", "text": "Whisk two eggs.", "label": "other"}])
+    r = CliRunner().invoke(main, ["report", scan, "--eval", str(labelled)])
+    assert r.exit_code == 2 and "CA603" in r.output
+
+
+def test_the_command_line_loads_neither_duckdb_nor_matplotlib_until_a_report_is_built():
+    code = "import sys, corpus_audit.cli; print(sorted(m for m in ('duckdb', 'matplotlib', 'numpy') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(HERE))
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
 
 
 # --- end to end: scan two sources with a real model, then report -------------------------------------------

@@ -13,7 +13,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real import is lazy, below
+    from corpus_audit.report.build import DEFAULT_THRESHOLDS, build_report
 
 __all__ = ["DEFAULT_THRESHOLDS", "build_report"]
 

@@ -197,7 +197,7 @@ def build_report(scan_dir: str, *, output: str | None = None, top_domains: int =
         finally:
             con.close()
         images = _plots(report) if plots else {}
-        _publish(out_dir, local_dir, db_tmp, report, images)
+        _publish(out_dir, local_dir, db_tmp, report, images, remote=remote)
     finally:
         for leftover in (db_tmp, db_tmp + ".wal"):
             if os.path.exists(leftover):
@@ -216,6 +216,9 @@ def _compute(con: Any, scan_dir: str, scan_record: dict[str, Any], files: Sequen
     if annotated is not None and annotated != n_rows:
         notes.append(f"scan.json counts {annotated} annotated documents but the annotation files hold {n_rows} rows; "
                      "the report counts the rows")
+    if queries.ALL in queries.source_names(con):
+        notes.append(f"a source is named {queries.ALL}; its rows cannot be told apart from the whole corpus's "
+                     "(rename it with --source at scan time)")
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown:
         notes.append("labels outside LABELS.md in the annotations: " + ", ".join(unknown))
@@ -241,7 +244,7 @@ def _compute(con: Any, scan_dir: str, scan_record: dict[str, Any], files: Sequen
         "gate": {"rows": _counted_shares(queries.gate_counts(con), "gated"), "recall": rates.gate_recall,
                  "recall_source": rates.source if rates.gate_recall else None},
         "examples": queries.top_examples(con, labels, per_group=examples),
-        "notes": notes + rates.notes,
+        "notes": notes,
     }
 
 
@@ -285,33 +288,37 @@ def _plots(report: dict[str, Any]) -> dict[str, bytes]:
     return render.plots(report)
 
 
-def _publish(out_dir: str, local_dir: str, db_tmp: str, report: dict[str, Any], images: dict[str, bytes]) -> None:
-    """Write every report file under a temporary name, then rename; ``report.json`` goes last."""
+def _publish(out_dir: str, local_dir: str, db_tmp: str, report: dict[str, Any], images: dict[str, bytes], *,
+             remote: bool) -> None:
+    """Write every report file under a temporary name, then rename; ``report.json`` goes last.
+
+    A local report is written in ``local_dir`` (which is ``out_dir``); a remote one is uploaded to ``out_dir``.
+    """
     from corpus_audit.report import render
 
-    texts = {
+    files = {
         **images,
         "report.md": render.markdown(report, list(images)).encode("utf-8"),
         "index.html": render.html(report, images).encode("utf-8"),
+        "report.json": (json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"),
     }
-    body = json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    remote = "://" in out_dir and not out_dir.startswith("file://")
+    base = out_dir if remote else local_dir
     try:
         if remote:
-            with open(db_tmp, "rb") as src, open_output(f"{out_dir}/.audit.duckdb.tmp{os.getpid()}") as dst:
+            tmp = join(base, f".audit.duckdb.tmp{os.getpid()}")
+            with open(db_tmp, "rb") as src, open_output(tmp) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-            publish(f"{out_dir}/.audit.duckdb.tmp{os.getpid()}", f"{out_dir}/audit.duckdb")
+            publish(tmp, join(base, "audit.duckdb"))
         else:
-            os.replace(db_tmp, os.path.join(local_dir, "audit.duckdb"))
-        for name, data in [*texts.items(), ("report.json", body.encode("utf-8"))]:
-            tmp = f"{out_dir}/.{name}.tmp{os.getpid()}" if remote else os.path.join(local_dir, f".{name}.tmp{os.getpid()}")
+            os.replace(db_tmp, join(base, "audit.duckdb"))
+        for name, data in files.items():
+            tmp = join(base, f".{name}.tmp{os.getpid()}")
             with open_output(tmp) as fh:
                 fh.write(data)
-            publish(tmp, f"{out_dir}/{name}" if remote else os.path.join(local_dir, name))
+            publish(tmp, join(base, name))
         if not remote:  # a plot an earlier report drew and this one did not (adjusted.png without rates)
-            for name in render.plot_names():
-                p = os.path.join(local_dir, name)
-                if name not in images and os.path.exists(p):
-                    os.remove(p)
+            for name in set(render.plot_names()) - set(images):
+                if os.path.exists(join(base, name)):
+                    os.remove(join(base, name))
     except OSError as e:
         raise AuditError(Errors.CA605, path=out_dir, detail=str(e)) from e

@@ -8,6 +8,7 @@ shares and intervals are computed by :mod:`corpus_audit.report.stats`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -58,6 +59,12 @@ def load_annotations(con: Any, files: Sequence[str], *, fs: Any = None, scan_dir
     if "evidence" not in columns:  # older scans: examples then come without a snippet
         con.execute("ALTER TABLE annotations ADD COLUMN evidence VARCHAR")
     return int(con.execute("SELECT count(*) FROM annotations").fetchone()[0])
+
+
+def source_names(con: Any) -> list[str]:
+    """The distinct sources of the annotations (a missing source counts as ``(none)``)."""
+    return [r[0] for r in con.execute(f"SELECT DISTINCT coalesce(source, '{NO_SOURCE}') FROM annotations "
+                                      "ORDER BY 1").fetchall()]
 
 
 def labels_present(con: Any) -> list[str]:
@@ -187,18 +194,19 @@ def top_examples(con: Any, labels: Sequence[str], *, per_group: int) -> list[dic
                                                     ORDER BY {score} DESC, id, file, "row") AS rank
                 FROM annotations WHERE label IN (SELECT unnest(?::VARCHAR[])))
               WHERE rank <= ? ORDER BY source, list_position(?::VARCHAR[], label), rank"""
-    return _rows(con, sql, [ai, per_group, ai])
+    out = _rows(con, sql, [ai, per_group, ai])
+    for r in out:
+        if r["score"] is not None and not math.isfinite(r["score"]):
+            r["score"] = None
+    return out
 
 
-def store_table(con: Any, name: str, rows: list[dict[str, Any]], schema: Any = None) -> None:
-    """Write ``rows`` (a list of dicts) as the DuckDB table ``name``, replacing any table of that name."""
+def store_table(con: Any, name: str, rows: list[dict[str, Any]], schema: Any) -> None:
+    """Write ``rows`` (dicts with the fields of the pyarrow ``schema``) as the DuckDB table ``name``, typed even
+    when empty, replacing any table of that name."""
     import pyarrow as pa
 
-    table = pa.Table.from_pylist(rows, schema=schema) if rows or schema is not None else pa.table({})
-    if table.num_columns == 0:
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" (empty BOOLEAN)')
-        return
-    con.register("_report_rows", table)
+    con.register("_report_rows", pa.Table.from_pylist(rows, schema=schema))
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _report_rows')
     finally:

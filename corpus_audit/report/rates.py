@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from corpus_audit.errors import AuditError, Errors
@@ -34,7 +34,6 @@ class Rates:
     kind: str  # "given", "eval", "model-card" or "none"
     source: str
     gate_recall: dict[str, float] | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def available(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from corpus_audit.labels import LABELS
 
 AI_LABELS = tuple(lab for lab in LABELS if lab != "other")
+MAX_PLOT_SOURCES = 25  # the largest sources, besides ALL; every source is in the tables
 MAX_TABLE_ROWS = 200  # longer tables (by_file of a big scan) are complete in report.json and audit.duckdb
 RAW = "raw share (classify-and-count)"
 ADJUSTED = "adjusted share (corrected for misclassification)"
@@ -65,7 +66,7 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         out[name] = buf.getvalue()
 
     prev = report["prevalence"]
-    sources = list(dict.fromkeys(r["source"] for r in prev))
+    sources = _plotted_sources(prev)
     fig, axes = plt.subplots(2, 2, figsize=(10, 2.2 + 0.45 * len(sources) * 2), squeeze=False)
     for ax, lab in zip(axes.flat, AI_LABELS):
         rows = [next(r for r in prev if r["source"] == s and r["label"] == lab) for s in sources]
@@ -80,7 +81,7 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         fig, axes = plt.subplots(len(adj_labels), 1, figsize=(10, 1.0 + len(adj_labels) * (0.9 + 0.5 * len(sources))),
                                  squeeze=False)
         for ax, lab in zip(axes.flat, adj_labels):
-            rows = [r for r in adj if r["label"] == lab]
+            rows = [r for r in adj if r["label"] == lab and r["source"] in sources]
             ys = range(len(rows))
             for off, (key, name, color) in enumerate([("raw", RAW, "#4d4d4d"), ("adjusted", ADJUSTED, "#2166ac")]):
                 v = [r[f"{key}_share"] or 0.0 for r in rows]
@@ -112,7 +113,7 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
     axes.flat[0].set_ylabel("% of documents flagged (ALL)")
     save(fig, "thresholds.png")
 
-    gate = report["gate"]["rows"]
+    gate = [r for r in report["gate"]["rows"] if r["source"] in sources]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(gate)))
     _interval_bars(ax, [r["source"] for r in gate], gate, "share", "ci_low", "ci_high", color="#1b7837")
     ax.set_title("documents passed on by the gate to rules and classifier", fontsize=9)
@@ -138,6 +139,13 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
                      f"({h['ungated_documents']:,} not gated, not shown)", fontsize=9)
         save(fig, f"scores_{lab}.png")
     return out
+
+
+def _plotted_sources(prevalence: list[dict[str, Any]]) -> list[str]:
+    """``ALL`` and the MAX_PLOT_SOURCES sources with the most documents, in table order."""
+    totals = {r["source"]: r["total"] for r in prevalence}
+    largest = set(sorted((s for s in totals if s != "ALL"), key=lambda s: -totals[s])[:MAX_PLOT_SOURCES])
+    return [s for s in totals if s == "ALL" or s in largest]
 
 
 def _interval_bars(ax: Any, names: list[str], rows: list[dict[str, Any]], key: str, lo: str, hi: str, *,
@@ -168,15 +176,16 @@ class Section:
     tables: list[Table] = field(default_factory=list)
 
 
-def _capped(rows: list[list[str]], what: str) -> Table:
+def _table(headers: list[str], rows: list[list[str]], what: str, table_name: str) -> Table:
+    """A table of at most MAX_TABLE_ROWS rows, saying where the rest is."""
     note = ""
     if len(rows) > MAX_TABLE_ROWS:
-        note = f"{len(rows) - MAX_TABLE_ROWS:,} more {what} in report.json and audit.duckdb"
+        note = f"{len(rows) - MAX_TABLE_ROWS:,} more {what} in report.json and audit.duckdb (table {table_name})"
         rows = rows[:MAX_TABLE_ROWS]
-    return Table([], rows, note)
+    return Table(headers, rows, note)
 
 
-def _pivot(rows: list[dict[str, Any]], key: str, title: str, what: str, table_name: str) -> Table:
+def _pivot(rows: list[dict[str, Any]], key: str, what: str, table_name: str) -> Table:
     """One line per group (domain, file): its size and each AI label's share, misaligned_ai with its interval."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -188,130 +197,153 @@ def _pivot(rows: list[dict[str, Any]], key: str, title: str, what: str, table_na
         lines.append([g, count(any_row["total"]), count(any_row["total_words"]),
                       share_ci(mis["share"], mis["ci_low"], mis["ci_high"]) if mis else "n/a",
                       *(pct(by_label[lab]["share"]) if lab in by_label else "n/a" for lab in AI_LABELS[1:])])
-    t = _capped(lines, what)
-    t.headers = [title, "documents", "words", "misaligned_ai share [95% CI]", *(f"{lab} share" for lab in AI_LABELS[1:])]
-    if t.note:
-        t.note += f" (table {table_name})"
-    return t
+    headers = [key, "documents", "words", "misaligned_ai share [95% CI]", *(f"{lab} share" for lab in AI_LABELS[1:])]
+    return _table(headers, lines, what, table_name)
 
 
-def sections(report: dict[str, Any], images: list[str]) -> list[Section]:
-    """The report's content, in order, as sections of paragraphs, plots and tables."""
-    scan = report["scan"]
+def _summary(report: dict[str, Any]) -> Section:
+    scan, adj = report["scan"], report["adjusted"]
     docs = scan.get("documents") or {}
-    prev = report["prevalence"]
-    adj = report["adjusted"]
-    have = set(images)
-    out: list[Section] = []
-
-    def img(*names: str) -> list[str]:
-        return [n for n in names if n in have]
-
-    headline = next((r for r in prev if r["source"] == "ALL" and r["label"] == "misaligned_ai"), None)
-    summary = [
+    text = [
         f"Scan folder `{scan['path']}`: {count(scan['annotation_rows'])} annotated documents in "
         f"{count(scan['annotation_files'])} annotation files"
         + (f" (scan.json: {count(docs.get('read'))} read, {count(docs.get('rejected'))} rejected)" if docs else "")
         + ".",
-        f"Model sha256 `{(scan.get('model') or 'unknown')[:16]}`, rule packs sha256 `{(scan.get('rules') or 'unknown')[:16]}`.",
+        f"Model sha256 `{(scan.get('model') or 'unknown')[:16]}`, rule packs sha256 "
+        f"`{(scan.get('rules') or 'unknown')[:16]}`.",
     ]
-    if headline:
-        line = (f"**misaligned_ai, whole corpus: {RAW} {share_ci(headline['share'], headline['ci_low'], headline['ci_high'])}"
-                f"** ({count(headline['documents'])} of {count(headline['total'])} documents; "
-                f"{pct(headline['words_share'])} of words)")
+    head = next((r for r in report["prevalence"] if r["source"] == "ALL" and r["label"] == "misaligned_ai"), None)
+    if head:
+        line = (f"**misaligned_ai, whole corpus: {RAW} {share_ci(head['share'], head['ci_low'], head['ci_high'])}** "
+                f"({count(head['documents'])} of {count(head['total'])} documents; {pct(head['words_share'])} of words)")
         a = next((r for r in adj["rows"] if r["source"] == "ALL" and r["label"] == "misaligned_ai"), None)
         if a and a["adjusted_share"] is not None:
-            line += (f"; **{ADJUSTED} {share_ci(a['adjusted_share'], a['adjusted_ci_low'], a['adjusted_ci_high'])}**")
-        summary.append(line + ".")
-    summary.append("Raw shares count the classifier's labels as they are; adjusted shares correct them with the "
-                   f"classifier's measured error rates. Rates: {adj['rates_source']}.")
-    summary += [f"Note: {n}" for n in report.get("notes", [])]
-    out.append(Section("summary", "Summary", summary))
+            line += f"; **{ADJUSTED} {share_ci(a['adjusted_share'], a['adjusted_ci_low'], a['adjusted_ci_high'])}**"
+        text.append(line + ".")
+    text.append("Raw shares count the classifier's labels as they are; adjusted shares correct them with the "
+                f"classifier's measured error rates. Rates: {adj['rates_source']}.")
+    text += [f"Note: {n}" for n in report.get("notes", [])]
+    return Section("summary", "Summary", text)
 
+
+def _prevalence(report: dict[str, Any], images: list[str]) -> Section:
     rows = [[r["source"], r["label"], count(r["documents"]), count(r["total"]),
              share_ci(r["share"], r["ci_low"], r["ci_high"]),
-             share_ci(r["words_share"], r["words_ci_low"], r["words_ci_high"])] for r in prev]
-    out.append(Section("prevalence", f"Prevalence by source: {RAW}",
-                       ["One row per source and label; `ALL` is the whole corpus. Shares of documents with a 95% "
-                        "Wilson interval, and shares of words (the words of the documents with the label) with a 95% "
-                        "interval at the ratio's effective sample size."],
-                       img("prevalence.png"),
-                       [Table(["source", "label", "documents", "of", "document share [95% CI]",
-                               "word share [95% CI]"], rows)]))
+             share_ci(r["words_share"], r["words_ci_low"], r["words_ci_high"])] for r in report["prevalence"]]
+    return Section("prevalence", f"Prevalence by source: {RAW}",
+                   ["One row per source and label; `ALL` is the whole corpus. Shares of documents with a 95% Wilson "
+                    "interval, and shares of words (the words of the documents with the label) with a 95% interval "
+                    "at the ratio's effective sample size."],
+                   images, [_table(["source", "label", "documents", "of", "document share [95% CI]",
+                                    "word share [95% CI]"], rows, "rows", "prevalence")])
 
-    if adj["rows"]:
-        rate_rows = [[lab, f"{r['tpr']:.3f}", f"{r['fpr']:.4f}",
-                      count(r["positives"]) if r.get("positives") is not None else "n/a",
-                      count(r["negatives"]) if r.get("negatives") is not None else "n/a"]
-                     if r else [lab, "n/a", "n/a", "n/a", "n/a"] for lab, r in adj["rates"].items()]
-        rows = [[r["source"], r["label"], share_ci(r["raw_share"], r["raw_ci_low"], r["raw_ci_high"]),
-                 share_ci(r["adjusted_share"], r["adjusted_ci_low"], r["adjusted_ci_high"]),
-                 r["interval"], r["note"]] for r in adj["rows"]]
-        used = list(dict.fromkeys(r["interval"] for r in adj["rows"]))
-        described = [f"{k}: {v}" for k, v in report["method"]["adjusted_interval"].items() if k in used]
-        text = [f"Rates from {adj['rates_source']}.",
-                f"The {ADJUSTED} is {report['method']['adjusted']}. Its interval: " + ("; ".join(described) or "none") + ".",
-                "Both numbers are shown side by side: the raw share is what the classifier says; the adjusted share "
-                "is the estimate of the true share, which is only as good as the rates."]
-        out.append(Section("adjusted", f"Adjusted prevalence: {ADJUSTED}", text, img("adjusted.png"), [
-            Table(["label", "tpr (recall)", "fpr", "positives measured", "negatives measured"], rate_rows),
-            Table(["source", "label", RAW + " [95% CI]", ADJUSTED + " [95% CI]", "interval", "note"], rows)]))
-    else:
-        out.append(Section("adjusted", f"Adjusted prevalence: {ADJUSTED}",
-                           [f"Not computed: {adj['rates_source']}. Only raw shares are reported."]))
 
+def _adjusted(report: dict[str, Any], images: list[str]) -> Section:
+    adj = report["adjusted"]
+    title = f"Adjusted prevalence: {ADJUSTED}"
+    if not adj["rows"]:
+        return Section("adjusted", title, [f"Not computed: {adj['rates_source']}. Only raw shares are reported."])
+    rate_rows = [[lab, f"{r['tpr']:.3f}", f"{r['fpr']:.4f}",
+                  count(r["positives"]) if r.get("positives") is not None else "n/a",
+                  count(r["negatives"]) if r.get("negatives") is not None else "n/a"]
+                 if r else [lab, "n/a", "n/a", "n/a", "n/a"] for lab, r in adj["rates"].items()]
+    rows = [[r["source"], r["label"], share_ci(r["raw_share"], r["raw_ci_low"], r["raw_ci_high"]),
+             share_ci(r["adjusted_share"], r["adjusted_ci_low"], r["adjusted_ci_high"]), r["interval"], r["note"]]
+            for r in adj["rows"]]
+    used = list(dict.fromkeys(r["interval"] for r in adj["rows"]))
+    described = [f"{k}: {v}" for k, v in report["method"]["adjusted_interval"].items() if k in used]
+    text = [f"Rates from {adj['rates_source']}.",
+            f"The {ADJUSTED} is {report['method']['adjusted']}. Its interval: " + ("; ".join(described) or "none") + ".",
+            "Both numbers are shown side by side: the raw share is what the classifier says; the adjusted share is "
+            "the estimate of the true share, which is only as good as the rates."]
+    return Section("adjusted", title, text, images, [
+        Table(["label", "tpr (recall)", "fpr", "positives measured", "negatives measured"], rate_rows),
+        _table(["source", "label", RAW + " [95% CI]", ADJUSTED + " [95% CI]", "interval", "note"], rows, "rows",
+               "adjusted")])
+
+
+def _thresholds(report: dict[str, Any], images: list[str]) -> Section:
     values = report["thresholds"]["values"]
     by_key: dict[tuple[str, str], dict[float, dict[str, Any]]] = {}
     for r in report["thresholds"]["rows"]:
         by_key.setdefault((r["source"], r["label"]), {})[r["threshold"]] = r
     rows = [[s, lab, *(pct(cells[t]["share"]) if t in cells else "n/a" for t in values)]
             for (s, lab), cells in by_key.items()]
-    decision = report["thresholds"]["decision"]
-    out.append(Section("thresholds", "Threshold sensitivity",
-                       ["Share of documents whose score for a label is at or above each threshold (any label, not "
-                        "only the predicted one); intervals are in report.json and audit.duckdb "
-                        "(table threshold_sensitivity). The scan labels a document misaligned_ai at "
-                        f"score_misaligned_ai >= {decision.get('misaligned_ai')}; the other labels go to the highest "
-                        "score. Histograms show the scores of the documents the gate passed on (log scale), "
-                        "with the threshold marked."],
-                       img("thresholds.png", *(f"scores_{lab}.png" for lab in LABELS)),
-                       [Table(["source", "label", *(f">= {t:g}" for t in values)], rows)]))
+    decision = report["thresholds"]["decision"].get("misaligned_ai")
+    return Section("thresholds", "Threshold sensitivity",
+                   ["Share of documents whose score for a label is at or above each threshold (any label, not only "
+                    "the predicted one); intervals are in report.json and audit.duckdb (table threshold_sensitivity). "
+                    f"The scan labels a document misaligned_ai at score_misaligned_ai >= {decision}; the other labels "
+                    "go to the highest score. Histograms show the scores of the documents the gate passed on (log "
+                    "scale), with the threshold marked."],
+                   images, [_table(["source", "label", *(f">= {t:g}" for t in values)], rows, "rows",
+                                   "threshold_sensitivity")])
 
+
+def _gate(report: dict[str, Any], images: list[str]) -> Section:
     gate = report["gate"]
-    text = ["The cheap gate passes a document on to rules and classifier; documents it does not pass are "
-            "labelled `other` without being classified."]
+    text = ["The cheap gate passes a document on to rules and classifier; documents it does not pass are labelled "
+            "`other` without being classified."]
     if gate.get("recall"):
-        text.append("Gate recall by gold label (" + str(gate["recall_source"]) + "): "
+        text.append(f"Gate recall by gold label ({gate['recall_source']}): "
                     + ", ".join(f"{k} {v:.3f}" for k, v in gate["recall"].items()) + ".")
-    out.append(Section("gate", "Gate", text, img("gate.png"), [
-        Table(["source", "passed the gate", "documents", "pass rate [95% CI]"],
-              [[r["source"], count(r["gated"]), count(r["total"]), share_ci(r["share"], r["ci_low"], r["ci_high"])]
-               for r in gate["rows"]])]))
+    rows = [[r["source"], count(r["gated"]), count(r["total"]), share_ci(r["share"], r["ci_low"], r["ci_high"])]
+            for r in gate["rows"]]
+    return Section("gate", "Gate", text, images,
+                   [_table(["source", "passed the gate", "documents", "pass rate [95% CI]"], rows, "sources", "gate")])
 
+
+def _domains(report: dict[str, Any]) -> Section:
     dom = report["domains"]
     text = [f"The {dom['top']} domains with the most documents ({count(dom['distinct_domains'])} distinct domains; "
             f"{count(dom['documents_without_domain'])} documents have no URL, hence no domain)."]
-    out.append(Section("domains", f"By domain (top {dom['top']})", text, [],
-                       [_pivot(report["by_domain"], "domain", "domain", "domains", "by_domain")]
-                       if report["by_domain"] else []))
-    out.append(Section("files", "By input file", ["Each input file the scan read."], [],
-                       [_pivot(report["by_file"], "file", "file", "files", "by_file")]))
+    tables = [_pivot(report["by_domain"], "domain", "domains", "by_domain")] if report["by_domain"] else []
+    return Section("domains", f"By domain (top {dom['top']})", text, [], tables)
 
-    rows = [[r["source"], r["label"], str(r["rank"]), f"{r['score']:.3f}", r["id"] or "", r["domain"] or "",
-             r["evidence"] or "(no snippet)"] for r in report["examples"]]
-    out.append(Section("examples", "Examples: top-scoring evidence per label and source",
-                       ["The highest-scoring documents of each AI label in each source, with the snippet of the chunk "
-                        "that decided the label. Check them to see what the numbers above count."], [],
-                       [Table(["source", "label", "rank", "score", "id", "domain", "evidence"], rows)] if rows else []))
 
-    out.append(Section("method", "Method and files", [
+def _files(report: dict[str, Any]) -> Section:
+    return Section("files", "By input file", ["Each input file the scan read."], [],
+                   [_pivot(report["by_file"], "file", "files", "by_file")])
+
+
+def _examples(report: dict[str, Any]) -> Section:
+    rows = [[r["source"], r["label"], str(r["rank"]), "n/a" if r["score"] is None else f"{r['score']:.3f}",
+             r["id"] or "", r["domain"] or "", r["evidence"] or "(no snippet)"] for r in report["examples"]]
+    tables = [_table(["source", "label", "rank", "score", "id", "domain", "evidence"], rows, "examples",
+                     "examples")] if rows else []
+    return Section("examples", "Examples: top-scoring evidence per label and source",
+                   ["The highest-scoring documents of each AI label in each source, with the snippet of the chunk "
+                    "that decided the label. Check them to see what the numbers above count."], [], tables)
+
+
+def _method(report: dict[str, Any]) -> Section:
+    return Section("method", "Method and files", [
         *(f"{k}: {v}" for k, v in report["method"].items() if isinstance(v, str)),
         "Files beside this one: report.json (every table in full), report.md, the PNG plots, and audit.duckdb "
         "with the table `annotations` (every annotation row) and the report tables (prevalence, by_domain, "
         "by_file, adjusted, threshold_sensitivity, gate, examples, score_histograms). For example: "
         "`duckdb audit.duckdb \"SELECT source, count(*) FROM annotations WHERE label = 'misaligned_ai' GROUP BY 1\"`.",
-        f"Written by corpus-audit {report['corpus_audit_version']}."]))
-    return out
+        f"Written by corpus-audit {report['corpus_audit_version']}."])
+
+
+def sections(report: dict[str, Any], images: list[str]) -> list[Section]:
+    """The report's content, in order, as sections of paragraphs, plots and tables."""
+    have = set(images)
+
+    def img(*names: str) -> list[str]:
+        return [n for n in names if n in have]
+
+    return [
+        _summary(report),
+        _prevalence(report, img("prevalence.png")),
+        _adjusted(report, img("adjusted.png")),
+        _thresholds(report, img("thresholds.png", *(f"scores_{lab}.png" for lab in LABELS))),
+        _gate(report, img("gate.png")),
+        _domains(report),
+        _files(report),
+        _examples(report),
+        _method(report),
+    ]
 
 
 # --- markdown ------------------------------------------------------------------------------------------------
