@@ -76,7 +76,7 @@ def load_thresholds(model_path: str) -> dict[str, float]:
         return {}
     with open(p, encoding="utf-8") as fh:
         data = json.load(fh)
-    return {k: float(v) for k, v in data.items() if k in LABELS}
+    return {k: float(v) for k, v in data.items() if k in LABELS}  # other keys say how it was tuned
 
 
 class Classifier:

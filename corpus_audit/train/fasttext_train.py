@@ -123,6 +123,9 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     p = params or TrainParams()
     train, valid = split(examples, valid_share=p.valid_share, seed=p.seed)
     os.makedirs(output, exist_ok=True)
+    stale = os.path.join(output, "thresholds.json")  # tuned for the previous model, not this one
+    if os.path.exists(stale):
+        os.remove(stale)
     t0 = time.monotonic()
     tagger = engine = None
     rules_sha = ""
