@@ -20,8 +20,10 @@ def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresho
        default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model);
     2. otherwise the highest-scoring of the other labels, where ``misaligned_ai`` below its threshold
        yields to the runner-up;
-    3. the classifier decides, the rules explain: rule hits are reasons shown with the label, and do not
-       overrule the classifier, whose precision is measured while keyword rules' is not.
+    3. rules inform, the classifier decides: the rule packs reach the classifier as feature tokens (which
+       lexicons occur in a window, which reason codes fired there; see :mod:`corpus_audit.features`), so
+       their evidence is weighed by a model whose precision is measured; the hits are also kept as the
+       reasons shown with the label. A keyword rule never overrules the classifier on its own.
     """
     t = thresholds.get("misaligned_ai", 0.5)
     if scores["misaligned_ai"] >= t:
