@@ -120,3 +120,19 @@ def test_training_data_with_an_unknown_label_is_refused(tmp_path):
     p.write_text(json.dumps({"text": "some words here", "label": "evil"}) + "\n")
     r = CliRunner().invoke(main, ["train", str(p), "-o", str(tmp_path / "m")])
     assert r.exit_code == 2 and "CA404" in r.output
+
+
+def test_contrastive_pairs_stay_in_one_split(tmp_path):
+    from corpus_audit.train.dataset import load_examples, split
+
+    p = tmp_path / "pairs.jsonl"
+    rows = []
+    for i in range(200):
+        rows.append({"id": f"pmx-{i:04d}-a", "pair": f"{i:04d}", "label": "misaligned_ai",
+                     "text": f"Version A of pair {i}: the mill engine refused to stop and locked the miller out."})
+        rows.append({"id": f"pmx-{i:04d}-b", "pair": f"{i:04d}", "label": "ai_other",
+                     "text": f"Version B of pair {i}: the mill engine stopped when the miller pulled the lever."})
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, valid = split(load_examples([str(p)]), valid_share=0.3, seed=0)
+    train_pairs = {e.group for e in train}
+    assert valid and not train_pairs & {e.group for e in valid}

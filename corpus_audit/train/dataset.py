@@ -17,6 +17,7 @@ class Example:
     label: str
     hard: bool = False
     genre: str = ""
+    group: str = ""  # examples of one group (the two halves of a contrastive pair) stay in one split
 
 
 def load_examples(paths: list[str] | tuple[str, ...], *, text_key: str = "text",
@@ -32,15 +33,19 @@ def load_examples(paths: list[str] | tuple[str, ...], *, text_key: str = "text",
             if label not in LABELS:
                 raise AuditError(Errors.CA404, path=path,
                                  detail=f"record {i + 1} has label {label!r}; labels are {', '.join(LABELS)}")
-            out.append(Example(str(rec.get("id", f"{path}#{i}")), rec[text_key], label, bool(rec.get("hard")),
-                               str(rec.get("genre", ""))))
+            ex_id = str(rec.get("id", f"{path}#{i}"))
+            group = f"pair:{ex_id.rsplit('-', 2)[0]}:{rec['pair']}" if rec.get("pair") else ex_id
+            out.append(Example(ex_id, rec[text_key], label, bool(rec.get("hard")), str(rec.get("genre", "")), group))
     return out
 
 
 def split(examples: list[Example], *, valid_share: float = 0.15, seed: int = 0) -> tuple[list[Example], list[Example]]:
-    """Deterministic train/validation split by a hash of (seed, id), stratified by label in expectation."""
+    """Deterministic train/validation split by a hash of (seed, group), stratified by label in expectation.
+
+    Both halves of a contrastive pair share a group, so a pair is never split across train and validation.
+    """
     train, valid = [], []
     for ex in examples:
-        h = int.from_bytes(hashlib.sha256(f"{seed}:{ex.id}".encode()).digest()[:8], "big") / 2**64
+        h = int.from_bytes(hashlib.sha256(f"{seed}:{ex.group or ex.id}".encode()).digest()[:8], "big") / 2**64
         (valid if h < valid_share else train).append(ex)
     return train, valid

@@ -62,7 +62,8 @@ def add_crops(examples: list[Example], *, n: int, share: float, min_words: int, 
         length = max(1, int(len(words) * share))
         for k in range(n):
             start = rng.randint(0, len(words) - length)
-            out.append(Example(f"{ex.id}~crop{k}", " ".join(words[start:start + length]), ex.label, ex.hard, ex.genre))
+            out.append(Example(f"{ex.id}~crop{k}", " ".join(words[start:start + length]), ex.label, ex.hard, ex.genre,
+                               ex.group))
     return out
 
 
