@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
+	$(VENV)/bin/pip install -q "fasteners>=0.19"  # datatrove's FastTextClassifierFilter (the baseline) needs it
 	$(PY) bench/run.py
 
 lint: $(STAMP)
