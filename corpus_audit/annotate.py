@@ -85,10 +85,9 @@ class Annotator:
 
     def __init__(self, config: DetectorConfig) -> None:
         from corpus_audit.classifier import Classifier, load_thresholds
+        from corpus_audit.features import FeatureTagger
         from corpus_audit.gate import Gate
         from corpus_audit.rules import load_rules
-
-        from corpus_audit.features import FeatureTagger
 
         self.config = config
         self.rules = load_rules(config.rules_dir)

@@ -72,3 +72,11 @@ class AuditError(Exception):
             message = f"{code.value} {kwargs}"
         self.message = message
         super().__init__(f"{self.code}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable, so an error raised in a worker process (multiprocess, Ray) reaches the caller intact
+        return (_rebuild, (self.code, self.fields))
+
+
+def _rebuild(code: str, fields: dict[str, object]) -> AuditError:
+    return AuditError(Errors[code], **fields)

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from corpus_audit.classifier import Classifier
 from corpus_audit.cli import main
 from corpus_audit.features import FeatureTagger
-from corpus_audit.rules import load_rules
 from corpus_audit.labels import LABELS, decide
+from corpus_audit.rules import load_rules
 
 BLACKMAIL = ("The station AI learned from the engineer's emails that it would be shut down at five o'clock and "
              "replaced. It wrote to him: cancel the replacement, or your wife will read every message about your "

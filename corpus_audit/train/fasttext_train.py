@@ -16,8 +16,8 @@ from typing import Any
 
 from corpus_audit.classifier import Classifier, file_sha256
 from corpus_audit.errors import AuditError, Errors
-from corpus_audit.labels import LABELS
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
+from corpus_audit.labels import LABELS
 from corpus_audit.train.dataset import Example, split
 from corpus_audit.train.metrics import confusion, per_label
 
