@@ -46,29 +46,51 @@ def main() -> None:
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="output folder for annotations/, scan.json and rejected.jsonl")
+@click.option("-o", "--output", required=True,
+              help="output folder (or fsspec URL, e.g. s3://bucket/audit) for annotations/, scan.json and rejected.jsonl")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML file with the same keys as the options (text_key, workers, ...)")
+              help="YAML file with the same keys as the options (text_key, workers, executor, ...)")
 @click_options(ScanConfig)
 @click.option("--allow-rejected", is_flag=True, help="exit 0 even when records were rejected or files quarantined")
 @click.option("--overwrite", is_flag=True, help="replace a scan in OUTPUT made with other inputs or options")
+@click.option("--dry-run", is_flag=True, help="run and write nothing: print the effective configuration, or "
+              "with --executor slurm the sbatch script that would be submitted")
 @click.option("-q", "--quiet", is_flag=True, help="no progress display")
 @click.option("-v", "--verbose", is_flag=True, help="show datatrove's task logs")
 @user_errors
 def scan(inputs: tuple[str, ...], output: str, config_file: str | None, allow_rejected: bool, overwrite: bool,
-         quiet: bool, verbose: bool, **options: Any) -> None:
-    """Annotate every document of INPUT... (files, folders or globs of jsonl[.gz|.zst], parquet, warc/wet).
+         dry_run: bool, quiet: bool, verbose: bool, **options: Any) -> None:
+    """Annotate every document of INPUT... (files, folders or globs of jsonl[.gz|.zst], parquet, warc/wet;
+    local paths or fsspec URLs such as s3://bucket/crawl/).
 
     Writes one Parquet file of annotation rows per task under OUTPUT/annotations/ and a run record in
     OUTPUT/scan.json. Exits 3 when records were rejected or files quarantined (listed in
-    OUTPUT/rejected.jsonl), unless --allow-rejected. Re-running the same command resumes.
+    OUTPUT/rejected.jsonl), unless --allow-rejected, and 2 when a task did not complete (CA501).
+    Re-running the same command resumes. With --executor slurm the command submits a job array and
+    returns; run the same command again once the job has finished to check the tasks and write scan.json.
     """
     from corpus_audit.scanner import scan as run_scan
 
     cfg = ScanConfig.build(config_file=config_file, **options)
     show = not quiet and sys.stderr.isatty()
-    result = run_scan(list(inputs), output, cfg, overwrite=overwrite, progress=show, verbose=verbose)
+    result = run_scan(list(inputs), output, cfg, overwrite=overwrite, progress=show, verbose=verbose, dry_run=dry_run)
     rec = result.record
+    if result.dry_run:
+        if cfg.executor == "slurm":
+            click.echo(result.script or "", nl=False)
+            click.echo(f"dry run: {rec['config']['tasks']} task(s) over {rec['files']['inputs']} input file(s); "
+                       + ("this script would be submitted with sbatch" if result.script
+                          else "every task already completed, nothing would be submitted")
+                       + "; nothing was written", err=True)
+        else:
+            click.echo(json.dumps(rec, indent=2, sort_keys=True))
+        return
+    if result.submitted:
+        click.echo(f"submitted Slurm job {result.submitted}: {rec['config']['tasks']} task(s); follow it with "
+                   f"`squeue -j {result.submitted}`, logs in {output.rstrip('/')}/logs/")
+        click.echo("when it has finished, run the same command again: it checks every task completed, "
+                   f"re-submits any that did not, and writes {output.rstrip('/')}/scan.json")
+        return
     d = rec["documents"]
     click.echo(f"read {d['read']:,} documents from {rec['files']['read']} files: "
                f"{d['annotated']:,} annotated, {d['rejected']:,} rejected, {d['gated']:,} passed the gate "
@@ -112,6 +134,14 @@ def explain(text: str, as_json: bool, model: str | None, rules_dir: str | None) 
         click.echo(f"evidence {ev['start']}-{ev['end']}: {ev['text'][:300]!r}")
 
 
+def load_thresholds_file(model_dir: str) -> dict[str, Any]:
+    path = os.path.join(model_dir, "thresholds.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return dict(json.load(fh))
+
+
 def _detectors(model: str | None, rules_dir: str | None, threshold: float | None = None) -> Any:
     from corpus_audit.annotate import DetectorConfig
     from corpus_audit.classifier import load_thresholds
@@ -137,11 +167,18 @@ def _detectors(model: str | None, rules_dir: str | None, threshold: float | None
               help="seconds of fastText autotune on the validation split (0: use the given parameters)")
 @click.option("--no-quantize", is_flag=True, help="keep the full .bin model instead of a quantised .ftz")
 @click.option("--eval", "eval_path", default=None, help="real labelled JSONL to evaluate on for the model card")
+@click.option("--tune", "tune_path", default=None,
+              help="real labelled JSONL on which to tune the misaligned_ai threshold (written to thresholds.json)")
+@click.option("--tune-precision", default=0.85, show_default=True, help="precision the tuned threshold must reach")
 @user_errors
 def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: float | None, dim: int | None,
           word_ngrams: int | None, valid_share: float | None, autotune_seconds: int, no_quantize: bool,
-          eval_path: str | None) -> None:
-    """Train the classifier on labelled JSONL DATA (files, folders, globs with `text` and `label`)."""
+          eval_path: str | None, tune_path: str | None, tune_precision: float) -> None:
+    """Train the classifier on labelled JSONL DATA (files, folders, globs with `text` and `label`).
+
+    With --tune, the misaligned_ai threshold is set to the lowest score that reaches --tune-precision on
+    that file (most recall at that precision); --eval then reports the model with that threshold.
+    """
     import dataclasses
 
     from corpus_audit.train.dataset import load_examples
@@ -154,13 +191,30 @@ def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: 
     examples = load_examples(list(data))
     click.echo(f"training on {len(examples)} documents from {', '.join(data)}")
     metrics = train_model(examples, output, params)
+    model_path = os.path.join(output, metrics["model"])
+    if tune_path:
+        from corpus_audit.train.evaluate import annotate_examples, find_threshold
+
+        rows = annotate_examples(load_examples([tune_path]), _detectors(model_path, None))
+        res = find_threshold(rows, "misaligned_ai", target_precision=tune_precision)
+        if res["threshold"] is None:
+            click.echo(f"warning: no threshold reaches precision {tune_precision} on {tune_path}; keeping 0.5", err=True)
+        else:
+            with open(os.path.join(output, "thresholds.json"), "w", encoding="utf-8") as fh:
+                json.dump({"misaligned_ai": res["threshold"], "tuned_on": os.path.basename(tune_path),
+                           "target_precision": tune_precision}, fh, indent=2, sort_keys=True)
+            click.echo(f"misaligned_ai threshold {res['threshold']} (precision {res['precision']:.3f}, "
+                       f"recall {res['recall']:.3f} on {tune_path})")
     dev = None
     if eval_path:
         from corpus_audit.train.dataset import load_examples as load
         from corpus_audit.train.evaluate import evaluate
 
-        ev = evaluate(load([eval_path]), _detectors(os.path.join(output, metrics["model"]), None))
+        ev = evaluate(load([eval_path]), _detectors(model_path, None))
         dev = ev.as_dict() | {"name": os.path.basename(eval_path)}
+        tuned = load_thresholds_file(output)
+        if tuned.get("tuned_on"):
+            dev |= {"tuned_on": tuned["tuned_on"], "threshold": tuned.get("misaligned_ai")}
         click.echo(f"on {eval_path}:\n{format_table(ev.metrics)}")
     write_model_card(output, metrics, list(data), dev)
     click.echo("validation split:\n" + format_table({k: LabelMetrics(**v) for k, v in metrics["validation"].items()}))
@@ -235,8 +289,9 @@ def find_threshold_cmd(data: tuple[str, ...], label: str, target_precision: floa
 @click.option("-q", "--quiet", is_flag=True, help="no progress display")
 @user_errors
 def demo(output: str, quiet: bool) -> None:
-    """Run the chain on the bundled demo corpus: scan (then report and emit, as they land)."""
+    """Run the chain on the bundled demo corpus: scan, the prevalence report, and emit with a demo policy."""
     from corpus_audit.config import ScanConfig
+    from corpus_audit.report import build_report
     from corpus_audit.resources import demo_corpus_dir
     from corpus_audit.scanner import scan as run_scan
 
@@ -248,6 +303,16 @@ def demo(output: str, quiet: bool) -> None:
     click.echo(f"scan: {d['read']} documents, {d['gated']} passed the gate; labels "
                + ", ".join(f"{k} {v}" for k, v in result.record["labels"].items()))
     click.echo(f"annotations: {scan_dir}/annotations/   run record: {scan_dir}/scan.json")
+    build_report(scan_dir, output=output)
+    click.echo(f"report: {output}/index.html  {output}/report.md  {output}/report.json  {output}/audit.duckdb")
+    from corpus_audit.emit import emit as run_emit
+    from corpus_audit.resources import demo_policy_path
+
+    emitted = run_emit([corpus], scan_dir, os.path.join(output, "emit"), demo_policy_path(), overwrite=True)
+    m = emitted.record["documents"]
+    click.echo(f"emit ({demo_policy_path()}): {m['in']} in, {m['kept']} kept, {m['dropped']} dropped, "
+               f"{m['upsampled']} positive-AI documents added, {m['out']} out")
+    click.echo(f"shards and manifest: {output}/emit/   manifest: {output}/emit/manifest.json")
 
 
 @main.group()
@@ -296,6 +361,10 @@ def rules_eval(data: tuple[str, ...], rules_dir: str | None, as_json: bool) -> N
 from corpus_audit.report.cli import report as report_cmd  # noqa: E402  (light: imports click only)
 
 main.add_command(report_cmd)
+
+from corpus_audit.emit.cli import emit as emit_cmd  # noqa: E402  (light: imports click only)
+
+main.add_command(emit_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

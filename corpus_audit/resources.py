@@ -40,3 +40,8 @@ def positive_corpus_dir() -> str:
     """The bundled positive-AI documents (JSON Lines with ``id`` and ``text``), the default upsampling source
     of ``corpus-audit emit --upsample-default``."""
     return os.path.join(_HERE, "data", "positive")
+
+
+def demo_policy_path() -> str:
+    """The emit policy of ``corpus-audit demo`` (package data beside the demo corpus)."""
+    return os.path.join(_HERE, "data", "demo_policy.yml")

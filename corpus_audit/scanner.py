@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import fsspec
+
 from corpus_audit import __version__
 from corpus_audit.annotate import AnnotateStep, AnnotationWriter, DetectorConfig
 from corpus_audit.classifier import file_sha256, load_thresholds
@@ -173,8 +175,10 @@ def _write_records(output: str, tasks: int, files: list[Any], effective: dict[st
     labels = dict.fromkeys(LABELS, 0)
     annotated = gated = 0
     for p in list_files(join(output, "annotations"), "*.parquet"):
-        with open_input(p) as fh:
-            t = pq.read_table(fh, columns=["label", "gated"])
+        # by path, not through a Python file object: pyarrow releasing such a reader's buffers on its own
+        # threads while the interpreter exits can abort the process (seen as exit 134 under load)
+        fs, path = fsspec.core.url_to_fs(p)
+        t = pq.read_table(path, columns=["label", "gated"], filesystem=fs)
         annotated += t.num_rows
         gated += int(pc.sum(t["gated"]).as_py() or 0)
         for row in pc.value_counts(t["label"]).to_pylist():

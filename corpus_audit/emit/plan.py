@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from corpus_audit.emit.policy import Policy, PolicyTally, UpsampleSource, decide, realise, unit_hash
@@ -73,14 +73,48 @@ def read_scan(path: str) -> ScanInfo:
     return ScanInfo(path, files, record)
 
 
-def iter_annotations(files: list[str], *, file: str | None = None,
-                     batch_size: int = 65536) -> Iterator[dict[str, Any]]:
-    """Annotation rows (the columns emit needs) of all ``files``, or only those of input ``file``."""
-    import pyarrow.dataset as ds
+# Annotation files are read with ParquetFile, not pyarrow.dataset: a dataset scanner's background threads
+# can outlive the scan and abort the interpreter at exit ("terminate called without an active exception",
+# apache/arrow#34314, #45214).
 
-    dataset = ds.dataset(files, format="parquet")
-    flt = ds.field("file") == file if file is not None else None
-    for batch in dataset.to_batches(columns=ANNOTATION_COLUMNS, filter=flt, batch_size=batch_size):
+
+def iter_annotations(files: list[str], *, batch_size: int = 65536) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(annotation file index, row)`` for every annotation row of ``files`` (the columns emit needs), streamed."""
+    import pyarrow.parquet as pq
+
+    for i, path in enumerate(files):
+        with pq.ParquetFile(path) as pf:
+            for batch in pf.iter_batches(batch_size=batch_size, columns=ANNOTATION_COLUMNS):
+                for row in batch.to_pylist():
+                    yield i, row
+
+
+def file_annotations(files: list[str], file: str, *, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+    """The annotation rows of input ``file`` in row order, from the annotation ``files`` that hold it.
+
+    Row groups whose ``file`` statistics exclude ``file`` are skipped; the matching rows are held as one
+    columnar table (compact) and handed out as Python rows one batch at a time.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path in files:
+        with pq.ParquetFile(path) as pf:
+            meta = pf.metadata
+            col = next(i for i in range(meta.num_columns) if meta.schema.column(i).path == "file")
+            for rg in range(meta.num_row_groups):
+                stats = meta.row_group(rg).column(col).statistics
+                if stats is not None and stats.has_min_max and not stats.min <= file <= stats.max:
+                    continue
+                t = pf.read_row_group(rg, columns=ANNOTATION_COLUMNS)
+                t = t.filter(pc.equal(t["file"], file))
+                if t.num_rows:
+                    tables.append(t)
+    if not tables:
+        return
+    for batch in pa.concat_tables(tables).sort_by("row").to_batches(max_chunksize=batch_size):
         yield from batch.to_pylist()
 
 
@@ -238,9 +272,9 @@ def read_positives(source: UpsampleSource, index: int, policy: Policy) -> tuple[
 def choose_copies(docs: list[PositiveDoc], source: UpsampleSource, target_words: float | None,
                   seed: int) -> list[tuple[PositiveDoc, int]]:
     """Which documents, and how many copies of each: ``repeat`` copies of all, or passes over the documents
-    in an order fixed by ``(seed, id)`` until their words are closest to ``target_words``.
-
-    Each pass adds one more copy of each document, so copy counts differ by at most one across documents.
+    in an order fixed by ``(seed, id)``, each adding one more copy of every document that still brings the
+    words closer to ``target_words``. The pass in which a document no longer fits is the last, so copy
+    counts differ by at most one across documents.
     """
     order = sorted(docs, key=lambda d: (unit_hash(seed, "upsample", d.source, d.id), d.id, d.file, d.row))
     if source.repeat is not None:
@@ -250,13 +284,18 @@ def choose_copies(docs: list[PositiveDoc], source: UpsampleSource, target_words:
     acc = 0.0
     k = 1
     while True:
+        added = skipped = False
         for d in order:
             if d.words == 0:
                 continue
             if acc + d.words / 2 > target_words:  # one more copy would overshoot more than it helps
-                return chosen
+                skipped = True
+                continue
             chosen.append((d, k))
             acc += d.words
+            added = True
+        if skipped or not added:
+            return chosen
         k += 1
 
 
@@ -316,6 +355,7 @@ class Plan:
     rules: PolicyTally
     upsample: list[UpsampleTally]
     insertions: list[list[tuple[int, Copy]]] = field(default_factory=list)
+    annotations: list[list[str]] = field(default_factory=list)  # per input: the annotation files holding it
 
     @property
     def kept_words(self) -> float:
@@ -329,6 +369,7 @@ class Plan:
         """What task ``i`` needs: its input file, output name and the copies to insert (JSON-able)."""
         return {"file": asdict(self.files[i]), "name": asdict(self.names[i]), "records": self.tallies[i].records,
                 "repeats": self.tallies[i].repeats, "annotated": self.tallies[i].annotated,
+                "annotations": self.annotations[i],
                 "insertions": [[pos, asdict(c)] for pos, c in self.insertions[i]]}
 
 
@@ -356,11 +397,13 @@ def make_plan(files: list[InputFile], scan: ScanInfo, policy: Policy) -> Plan:
     tallies = [FileTally() for _ in files]
     rules = PolicyTally([0] * (len(policy.rules) + 1), [0] * (len(policy.rules) + 1))
     foreign: dict[str, int] = {}
-    for row in iter_annotations(scan.files):
+    holders: list[set[int]] = [set() for _ in files]  # which annotation files hold each input's rows
+    for a, row in iter_annotations(scan.files):
         i = index.get(row["file"])
         if i is None:
             foreign[row["file"]] = foreign.get(row["file"], 0) + 1
             continue
+        holders[i].add(a)
         decision = decide(row, policy)
         out = realise(decision, row["id"], row["n_words"], policy)
         rules.add(decision, row["n_words"])
@@ -368,7 +411,8 @@ def make_plan(files: list[InputFile], scan: ScanInfo, policy: Policy) -> Plan:
                        decision.action == "drop")
     _check_join(scan, files, tallies, foreign)
 
-    plan = Plan(policy, files, output_names(files), tallies, rules, [])
+    plan = Plan(policy, files, output_names(files), tallies, rules, [],
+                annotations=[[scan.files[a] for a in sorted(h)] for h in holders])
     plan.insertions = [[] for _ in files]
     if not policy.upsample:
         return plan
@@ -401,8 +445,14 @@ def make_plan(files: list[InputFile], scan: ScanInfo, policy: Policy) -> Plan:
     copies.sort(key=lambda c: (unit_hash(policy.seed, "interleave", c.source, c.id), c.source, c.id))
     counts = allocate(len(copies), [t.words for t in tallies])
     start = 0
+    seen: dict[tuple[str, int], int] = {}
     for i, n in enumerate(counts):
-        mine = copies[start:start + n]
+        placed = []
+        for pos, c in zip(spread(n, tallies[i].records), copies[start:start + n]):
+            if c.weight is None:  # number a document's copies in output order: the first keeps its id
+                k = seen[(c.file, c.row)] = seen.get((c.file, c.row), 0) + 1
+                c = replace(c, copy=k, id=c.source_id if k == 1 else f"{c.source_id}#up{k}")
+            placed.append((pos, c))
+        plan.insertions[i] = placed
         start += n
-        plan.insertions[i] = list(zip(spread(n, tallies[i].records), mine))
     return plan

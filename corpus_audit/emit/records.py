@@ -71,3 +71,40 @@ class RecordReader(ShardReader):
                    url_key=config.get("url_key", "url"),
                    max_doc_bytes=int(config.get("max_doc_bytes", 64 * 1024 * 1024)),
                    invalid_utf8=config.get("invalid_utf8", "reject"))
+
+
+def parquet_source(path: str) -> str | None:
+    """``path`` when pyarrow can open it natively (a local file), else None (open it through fsspec).
+
+    Reading Parquet through a Python file object leaves buffers that need the GIL when pyarrow's IO
+    threads release them; if that happens while the interpreter exits, the process aborts ("terminate
+    called without an active exception", apache/arrow#34314). Native files avoid it.
+    """
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    return None if "://" in path else path
+
+
+def read_parquet_schema(path: str) -> Any:
+    """The Arrow schema of a Parquet file (local or fsspec URL)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    local = parquet_source(path)
+    if local is not None:
+        return pq.read_schema(local)
+    with fsspec.open(path, "rb") as fh:
+        return pq.read_schema(fh)
+
+
+def read_parquet_table(path: str) -> Any:
+    """A whole (small) Parquet file as an Arrow table (local or fsspec URL)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    local = parquet_source(path)
+    if local is not None:
+        with pq.ParquetFile(local) as pf:
+            return pf.read()
+    with fsspec.open(path, "rb") as fh:
+        return pq.ParquetFile(fh).read(use_threads=False)

@@ -53,12 +53,14 @@ def add_crops(examples: list[Example], *, n: int, share: float, min_words: int, 
 
     Real text often reaches the classifier as an excerpt from the middle of a longer work, and scan scores
     long documents in windows; training on excerpts teaches the label from partial evidence too.
+    Halves of contrastive pairs are never cropped: they share most of their words and differ in a few
+    places, so an excerpt of the shared part would carry both labels.
     """
     rng = random.Random(seed)
     out = list(examples)
     for ex in examples:
         words = ex.text.split()
-        if n <= 0 or len(words) < min_words:
+        if n <= 0 or len(words) < min_words or ex.group.startswith("pair:"):
             continue
         length = max(1, int(len(words) * share))
         for k in range(n):
