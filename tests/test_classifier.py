@@ -138,13 +138,13 @@ def test_contrastive_pairs_stay_in_one_split(tmp_path):
     assert valid and not train_pairs & {e.group for e in valid}
 
 
-def test_crops_never_cut_contrastive_pairs():
+def test_crops_can_leave_contrastive_pairs_whole():
     from corpus_audit.train.dataset import Example
     from corpus_audit.train.fasttext_train import add_crops
 
     long = " ".join(f"word{i}" for i in range(300))
     plain = Example("doc-1", long, "other", group="doc-1")
     paired = Example("pmx-0001-a", long, "misaligned_ai", group="pair:pmx:0001")
-    out = add_crops([plain, paired], n=2, share=0.5, min_words=120, seed=0)
+    out = add_crops([plain, paired], n=2, share=0.5, min_words=120, seed=0, crop_pairs=False)
     assert sum(e.id.startswith("doc-1~crop") for e in out) == 2
     assert not any(e.id.startswith("pmx-0001-a~") for e in out)
