@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import ahocorasick
 
-from corpus_audit.rules import RuleSet
+from corpus_audit.rules import RuleSet, case_forms
 from corpus_audit.text import normalise
 
 FEATURES_VERSION = "lexicons+rules/1"
@@ -28,7 +28,7 @@ class FeatureTagger:
         forms: dict[str, set[str]] = {}
         for name, lex in rules.lexicons.items():
             for t in lex.terms:
-                for v in {t, t[:1].upper() + t[1:], t.title(), t.upper()}:
+                for v in case_forms(t):
                     forms.setdefault(v, set()).add(name)
             for t in lex.cased:
                 forms.setdefault(t, set()).add(name)

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import ahocorasick
 
-from corpus_audit.rules import RuleSet
-
-
-def _variants(term: str) -> set[str]:
-    return {term, term.lower(), term[:1].upper() + term[1:], term.title(), term.upper()}
+from corpus_audit.rules import RuleSet, case_forms
 
 
 class Gate:
@@ -35,13 +31,13 @@ class Gate:
         for name, w in spec.weighted.items():
             lex = rules.lexicons[name]
             for term in lex.terms:
-                for v in _variants(term):
+                for v in case_forms(term):
                     weights[v] = max(weights.get(v, 0.0), w)
             for term in lex.cased:
                 weights[term] = max(weights.get(term, 0.0), w)
         for name in spec.lexicons:
             lex = rules.lexicons[name]
-            for term in [v for t in lex.terms for v in _variants(t)] + list(lex.cased):
+            for term in [v for t in lex.terms for v in case_forms(t)] + list(lex.cased):
                 weights[term] = 1.0
         auto = ahocorasick.Automaton()
         for term, w in weights.items():

@@ -71,6 +71,12 @@ class RuleHit:
         return {"rule": self.rule, "category": self.category, "start": self.start, "end": self.end}
 
 
+def case_forms(term: str) -> set[str]:
+    """The forms a case-insensitive term is matched in (lower, Capitalised, Title, UPPER), so that the
+    Aho-Corasick automata never need a lower-cased copy of the text."""
+    return {term, term.lower(), term[:1].upper() + term[1:], term.title(), term.upper()}
+
+
 def _fail(file: str, key: str, detail: str) -> AuditError:
     return AuditError(Errors.CA301, file=file, key=key, detail=detail)
 
@@ -327,7 +333,7 @@ def _anchor_automaton(rules: RuleSet) -> Any:
     names = {name for p in rules.patterns for name in p.all_of[0]}
     for name in names:
         lex = rules.lexicons[name]
-        forms = {f for t in lex.terms for f in (t, t[:1].upper() + t[1:], t.title(), t.upper())} | set(lex.cased)
+        forms = {f for t in lex.terms for f in case_forms(t)} | set(lex.cased)
         for f in forms:
             auto.add_word(f, len(f))
     if not names:

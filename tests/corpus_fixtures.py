@@ -104,3 +104,10 @@ def write_all_formats(root: str) -> dict[str, int]:
         write_warc(f"{root}/wet/f.warc.wet.gz", d[:2], wet=True): 2,
     }
     return {os.path.basename(k): v for k, v in files.items()}
+
+
+def read_annotations(out: str) -> pa.Table:
+    """All annotation rows a scan wrote to ``out/annotations``, in task order."""
+    folder = os.path.join(out, "annotations")
+    return pa.concat_tables([pq.read_table(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
+                             if f.endswith(".parquet")])

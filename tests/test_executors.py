@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -18,7 +16,7 @@ from corpus_audit.cli import main
 from corpus_audit.config import EXECUTION_KEYS, ScanConfig
 from corpus_audit.errors import AuditError
 from corpus_audit.executors import ExecutionOptions, parse_sbatch_args, run_pipeline
-from tests.corpus_fixtures import DOCS, write_jsonl
+from tests.corpus_fixtures import DOCS, read_annotations, write_jsonl
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray is not installed (pip install -e '.[ray]')")
@@ -28,10 +26,7 @@ def run(args):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
-def annotations(out):
-    folder = os.path.join(out, "annotations")
-    return pa.concat_tables([pq.read_table(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
-                             if f.endswith(".parquet")])
+annotations = read_annotations
 
 
 def two_shards(root):

@@ -8,14 +8,13 @@ import subprocess
 import sys
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from corpus_audit.annotate import ANNOTATION_SCHEMA
 from corpus_audit.cli import main
 from corpus_audit.labels import LABELS
-from tests.corpus_fixtures import DOCS, write_all_formats, write_jsonl
+from tests.corpus_fixtures import DOCS, read_annotations, write_all_formats, write_jsonl
 
 CONTRACT = {"id": pa.string(), "source": pa.string(), "file": pa.string(), "row": pa.int64(), "domain": pa.string(),
             "n_bytes": pa.int64(), "n_words": pa.int64(), "gated": pa.bool_(), "label": pa.string(),
@@ -26,10 +25,7 @@ def run(args):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
-def annotations(out):
-    folder = os.path.join(out, "annotations")
-    return pa.concat_tables([pq.read_table(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
-                             if f.endswith(".parquet")])
+annotations = read_annotations
 
 
 def test_scan_writes_one_contract_row_per_document_in_every_format(tmp_path, small_model):
