@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/pip install -q "fasteners>=0.19"  # datatrove's FastTextClassifierFilter (the baseline) needs it
 	$(PY) bench/run.py
+	$(PY) bench/report_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check corpus_audit tests bench

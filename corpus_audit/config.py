@@ -117,11 +117,14 @@ class ScanConfig:
         return d
 
 
-def click_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add one ``--flag`` per dataclass field to a click command, each defaulting to None ('not given')."""
+def click_options(cls: type, *, only: set[str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add one ``--flag`` per dataclass field (or per field named in ``only``) to a click command, each
+    defaulting to None ('not given')."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for f in reversed(dataclasses.fields(cls)):
+            if only is not None and f.name not in only:
+                continue
             meta = dict(f.metadata)
             help_text = meta.pop("help", "")
             default = f.default

@@ -206,3 +206,22 @@ def test_scan_on_ray_exits_non_zero_when_a_task_fails(tmp_path, ray_session):
                                   "--model", str(bad_model), "--executor", "ray"])
     assert r.exit_code == 2 and "CA501" in r.output and "CA402" in r.output
     assert not os.path.exists(tmp_path / "out" / "scan.json")
+
+
+@needs_ray
+def test_emit_on_ray_writes_the_same_shards_as_locally(tmp_path, small_model):
+    import hashlib
+
+    src = two_shards(tmp_path / "in")
+    assert run(["scan", src, "-o", str(tmp_path / "scan"), "--model", small_model, "--workers", "1", "-q"]).exit_code == 0
+    policy = tmp_path / "policy.yml"
+    policy.write_text("rules:\n  - when: {label: other}\n    action: tag\n    tag: '<|o|>'\nmode: sample\nseed: 3\n")
+    outs = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        r = run(["emit", src, "--annotations", str(tmp_path / "scan"), "-o", str(out), "--policy", str(policy),
+                 "--executor", executor, "--workers", "2"])
+        assert r.exit_code == 0, r.output
+        outs[executor] = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+                          for p in sorted(out.rglob("*.jsonl"))}
+    assert outs["local"] and outs["local"] == outs["ray"]

@@ -12,6 +12,11 @@ from typing import Any
 
 import click
 
+from corpus_audit.config import EXECUTION_KEYS, ScanConfig, click_options
+
+# where the tasks run: the same flags as scan's (emit has its own --workers)
+EXECUTION_FLAGS = set(EXECUTION_KEYS) - {"workers"}
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 
 
@@ -58,13 +63,15 @@ def _n(x: float) -> str:
               help="start a new output shard before one passes this size (uncompressed; K, M, G suffixes)")
 @click.option("--workers", type=int, default=0, show_default=True,
               help="input files written at once (0: one per CPU core)")
+@click_options(ScanConfig, only=EXECUTION_FLAGS)
 @click.option("--dry-run", is_flag=True, help="print what the policy would do and write nothing")
 @click.option("--overwrite", is_flag=True, help="replace an emit in OUTPUT made with other inputs, annotations or policy")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
 @click.option("-v", "--verbose", is_flag=True, help="show datatrove's task logs")
 @_user_errors
 def emit(inputs: tuple[str, ...], annotations: str, output: str, policy_file: str, upsample_default: bool,
-         max_shard_bytes: str, workers: int, dry_run: bool, overwrite: bool, quiet: bool, verbose: bool) -> None:
+         max_shard_bytes: str, workers: int, dry_run: bool, overwrite: bool, quiet: bool, verbose: bool,
+         **execution: Any) -> None:
     """Write INPUT... (the files, folders or globs given to `scan`) to OUTPUT under a policy.
 
     Documents are joined to the scan's annotation rows (nothing is classified again), dropped, kept,
@@ -74,11 +81,21 @@ def emit(inputs: tuple[str, ...], annotations: str, output: str, policy_file: st
     the dropped documents with their reasons. Re-running the same command resumes.
     """
     from corpus_audit.emit.emitter import emit as run_emit
+    from corpus_audit.executors import ExecutionOptions
 
+    options = ExecutionOptions(**{k: v for k, v in execution.items() if v is not None})
+    if options.executor == "slurm" and not options.slurm_partition:
+        from corpus_audit.errors import AuditError, Errors
+
+        raise AuditError(Errors.CA205, option="slurm_partition", detail="needed with --executor slurm")
     result = run_emit(list(inputs), annotations, output, policy_file, upsample_default=upsample_default,
                       max_shard_bytes=parse_size(max_shard_bytes), workers=workers, dry_run=dry_run,
-                      overwrite=overwrite, verbose=verbose)
+                      overwrite=overwrite, verbose=verbose, execution=options)
     rec = result.record
+    if "submitted" in rec:
+        click.echo(f"submitted {rec['executor']} job {rec['submitted']}; run the same command again after it has "
+                   "finished to check every task and write the manifest")
+        return
     d, w = rec["documents"], rec["words"]
     if not quiet:
         click.echo(f"policy {rec['policy']['path']} (mode {rec['mode']}, seed {rec['seed']})")

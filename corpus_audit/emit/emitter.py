@@ -14,6 +14,7 @@ finished tasks are skipped. Other inputs, annotations, policy or options are ref
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from corpus_audit.emit.policy import Policy, UpsampleSource, load_policy
 from corpus_audit.emit.records import read_parquet_table
 from corpus_audit.emit.step import DROPPED_SCHEMA, EmitStep, TaskConfig
 from corpus_audit.errors import AuditError, Errors
+from corpus_audit.executors import ExecutionOptions, run_pipeline
 from corpus_audit.readers import InputFile, check_codecs, discover_inputs
 from corpus_audit.storage import atomic_write_text, exists, open_output, publish, read_text
 
@@ -57,7 +59,8 @@ def default_upsample() -> UpsampleSource:
 
 def emit(inputs: list[str] | tuple[str, ...], annotations: str, output: str, policy: str | Policy, *,
          upsample_default: bool = False, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES, workers: int = 0,
-         dry_run: bool = False, overwrite: bool = False, verbose: bool = False) -> EmitResult:
+         dry_run: bool = False, overwrite: bool = False, verbose: bool = False,
+         execution: ExecutionOptions | None = None) -> EmitResult:
     """Write ``inputs`` (the files, folders or globs given to ``scan``) to ``output`` under ``policy``.
 
     Args:
@@ -72,6 +75,10 @@ def emit(inputs: list[str] | tuple[str, ...], annotations: str, output: str, pol
         dry_run: plan and return the would-be manifest without writing anything.
         overwrite: replace an emit in ``output`` made with other inputs, annotations, policy or options.
         verbose: show datatrove's task logs.
+        execution: where the tasks run (local processes, a Ray cluster or a Slurm job array, see
+            :class:`~corpus_audit.executors.ExecutionOptions`); ``workers`` applies locally. On Slurm the
+            call returns once the job is submitted (``record["submitted"]`` holds the job id): run the
+            same command again after the job has finished to check the tasks and write the manifest.
 
     Example::
 
@@ -101,23 +108,14 @@ def emit(inputs: list[str] | tuple[str, ...], annotations: str, output: str, pol
                         reader=tuple((k, scan.config[k]) for k in READER_KEYS if k in scan.config),
                         max_shard_bytes=max_shard_bytes)
     tasks = len(files)
-    n_workers = max(1, min(workers if workers > 0 else (os.cpu_count() or 1), tasks))
-    from corpus_audit.scanner import _local_executor
-
-    executor = _local_executor(verbose, pipeline=[EmitStep(config)], tasks=tasks, workers=n_workers,
-                               logging_dir=f"{work}/logs", skip_completed=True)
-    failure: BaseException | None = None
-    try:
-        executor.run()
-    except Exception as e:  # a task raised: reported below with the incomplete tasks
-        failure = e
-    _raise_task_errors(work)
-    incomplete = executor.get_incomplete_ranks(range(tasks), skip_completed=True)
-    if incomplete or failure is not None:
-        detail = ", ".join(str(r) for r in incomplete[:20]) or "unknown"
-        if failure is not None:
-            detail += f" (first error: {type(failure).__name__}: {failure})"
-        raise AuditError(Errors.CA501, n=len(incomplete) or "some", detail=detail, logs=f"{work}/logs")
+    options = execution or ExecutionOptions()
+    if options.executor == "local":
+        n_workers = max(1, min(workers if workers > 0 else (os.cpu_count() or 1), tasks))
+        options = dataclasses.replace(options, workers=n_workers)
+    run = run_pipeline([EmitStep(config)], tasks=tasks, logging_dir=f"{work}/logs", options=options,
+                       verbose=verbose, before_check=lambda: _raise_task_errors(work))
+    if run.submitted:
+        return EmitResult(output, {"submitted": run.submitted, "executor": options.executor}, plan)
     record = _write_records(output.rstrip("/"), work, plan, scan, max_shard_bytes, time.monotonic() - t0)
     return EmitResult(output, record, plan)
 
