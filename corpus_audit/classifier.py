@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +114,7 @@ class Classifier:
             out.append(d)
         return out
 
-    def score(self, text: str, rule_hits: list[dict[str, Any]] = ()) -> ChunkScores:  # type: ignore[assignment]
+    def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = ()) -> ChunkScores:
         """Scores of ``text``'s strongest chunk and that chunk's character span.
 
         ``rule_hits`` are the document's hits (from :class:`~corpus_audit.rules.RuleEngine`); each chunk

@@ -26,7 +26,6 @@ from corpus_audit.classifier import file_sha256, load_thresholds
 from corpus_audit.config import EXECUTION_KEYS, ScanConfig
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.executors import ExecutionOptions, run_pipeline, sbatch_script
-from corpus_audit.executors import local_executor as _local_executor  # noqa: F401  (emit imports this name)
 from corpus_audit.labels import LABELS
 from corpus_audit.ledger import sum_ledgers
 from corpus_audit.readers import ShardReader, SourceSpec, check_codecs, discover_inputs
