@@ -14,7 +14,7 @@ _LAZY = {"scan": "corpus_audit.scanner", "ScanResult": "corpus_audit.scanner", "
 
 
 def __getattr__(name: str) -> Any:
-    """Import the heavy parts (datatrove, fastText, spaCy) only when they are used."""
+    """Import the heavy parts (datatrove, fastText, Hyperscan) only when they are used."""
     if name in _LAZY:
         import importlib
 

@@ -87,37 +87,39 @@ class Annotator:
         from corpus_audit.classifier import Classifier, load_thresholds
         from corpus_audit.features import FeatureTagger
         from corpus_audit.gate import Gate
-        from corpus_audit.rules import load_rules
+        from corpus_audit.rules import RuleEngine, load_rules
 
         self.config = config
         self.rules = load_rules(config.rules_dir)
         self.gate = Gate(self.rules)
-        self._engine: Any = None  # spaCy loads on the first gated document
+        self.engine = RuleEngine(self.rules)
         self.classifier = Classifier(config.model_path, tagger=FeatureTagger(self.rules),
                                      chunk_words=config.chunk_words, chunk_stride=config.chunk_stride)
         self.thresholds = {**load_thresholds(config.model_path), **dict(config.thresholds)}
 
     @classmethod
     def get(cls, config: DetectorConfig) -> Annotator:
-        """One annotator per process and config: the model and spaCy load once per worker."""
+        """One annotator per process and config: the model and rule packs load once per worker."""
         if config not in _ANNOTATORS:
             _ANNOTATORS[config] = cls(config)
         return _ANNOTATORS[config]
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            from corpus_audit.rules import RuleEngine
-
-            self._engine = RuleEngine(self.rules)
-        return self._engine
-
     def annotate(self, text: str, *, force: bool = False) -> Annotation:
-        """Label one text. ``force`` runs rules and classifier even when the gate would not."""
-        if not (force or self.gate.passes(text)):
-            return Annotation("other", ungated_scores(), gated=False)
-        hits = [h.as_dict() for h in self.engine.match(text)]
-        chunk = self.classifier.score(text, hits)
+        """Label one text. ``force`` runs rules and classifier even when the gate would not.
+
+        The gate's matcher pass runs on every text; a text it passes gets one pass of the full lexicon
+        matcher, whose matches serve the rules and the classifier's feature tokens, and the classifier
+        scores the chunks around the terms that passed the gate."""
+        gate_matches = self.gate.matcher.find(text)
+        if not self.gate.decide(text, gate_matches):
+            if not force:
+                return Annotation("other", ungated_scores(), gated=False)
+            anchors = None
+        else:
+            anchors = [(m.start, m.end) for m in gate_matches]
+        matches = self.engine.matcher.find(text)
+        hits = [h.as_dict() for h in self.engine.match(text, matches)]
+        chunk = self.classifier.score(text, hits, matches=matches, anchors=anchors or None)
         label = decide(chunk.scores, hits, self.thresholds)
         return Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
 

@@ -17,6 +17,7 @@ from typing import Any
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS
+from corpus_audit.matcher import Match
 from corpus_audit.text import chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
@@ -114,17 +115,21 @@ class Classifier:
             out.append(d)
         return out
 
-    def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = ()) -> ChunkScores:
+    def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *, matches: Sequence[Match] | None = None,
+              anchors: Sequence[tuple[int, int]] | None = None) -> ChunkScores:
         """Scores of ``text``'s strongest chunk and that chunk's character span.
 
         ``rule_hits`` are the document's hits (from :class:`~corpus_audit.rules.RuleEngine`); each chunk
-        sees the reason codes of the hits that overlap it.
+        sees the reason codes of the hits that overlap it. ``matches`` are the document's lexicon matches,
+        if known. ``anchors``: character spans of the terms that passed the gate; when given, only the
+        chunks around them are scored (a chunk without an AI term cannot be the evidence of AI content).
         """
-        spans = list(chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride))
+        spans = chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride, around=anchors)
         inputs = []
         for s, e in spans:
             codes = {h["rule"] for h in rule_hits if h["start"] < e and h["end"] > s}
-            inputs.append(model_input(text[s:e], self.tagger, codes))
+            inside = None if matches is None else [m for m in matches if m.start >= s and m.end <= e]
+            inputs.append(model_input(text[s:e], self.tagger, codes, inside))
         results = self.predict(inputs)
         best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
         return ChunkScores(results[best], spans[best][0], spans[best][1])

@@ -10,51 +10,37 @@ with the same function, :func:`model_input`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-import ahocorasick
-
-from corpus_audit.rules import RuleSet, case_forms
+from corpus_audit.matcher import Match
+from corpus_audit.rules import RuleSet, lexicon_matcher
 from corpus_audit.text import normalise
 
-FEATURES_VERSION = "lexicons+rules/1"
+FEATURES_VERSION = "lexicons+rules/2"
 
 
 class FeatureTagger:
     """Feature tokens of a text: one per lexicon with a term in it, one per reason code that fired."""
 
     def __init__(self, rules: RuleSet) -> None:
-        auto = ahocorasick.Automaton()
-        forms: dict[str, set[str]] = {}
-        for name, lex in rules.lexicons.items():
-            for t in lex.terms:
-                for v in case_forms(t):
-                    forms.setdefault(v, set()).add(name)
-            for t in lex.cased:
-                forms.setdefault(t, set()).add(name)
-        for form, names in forms.items():
-            auto.add_word(form, (len(form), tuple(sorted(names))))
-        auto.make_automaton()
-        self._auto = auto
+        self.matcher = lexicon_matcher(rules)
 
     def lexicons(self, text: str) -> set[str]:
         """Names of the lexicons with a term in ``text`` (on word boundaries)."""
-        found: set[str] = set()
-        n = len(text)
-        for end, (length, names) in self._auto.iter(text):
-            start = end - length + 1
-            if (start > 0 and text[start - 1].isalnum()) or (end + 1 < n and text[end + 1].isalnum()):
-                continue
-            found.update(names)
-        return found
+        return {n for m in self.matcher.find(text) for n in m.values}
 
-    def tokens(self, text: str, rule_codes: Iterable[str]) -> str:
-        toks = {f"xxlex{name}" for name in self.lexicons(text)} | {f"xxrule{code.lower()}" for code in rule_codes}
+    def tokens(self, text: str, rule_codes: Iterable[str], matches: Sequence[Match] | None = None) -> str:
+        """The feature tokens of ``text``; ``matches`` are its lexicon matches if the caller has them."""
+        names = {n for m in matches for n in m.values} if matches is not None else self.lexicons(text)
+        toks = {f"xxlex{name}" for name in names} | {f"xxrule{code.lower()}" for code in rule_codes}
         return " ".join(sorted(toks))
 
 
-def model_input(text: str, tagger: FeatureTagger | None, rule_codes: Iterable[str] = ()) -> str:
+def model_input(text: str, tagger: FeatureTagger | None, rule_codes: Iterable[str] = (),
+                matches: Sequence[Match] | None = None) -> str:
     """The line fastText sees for ``text``: feature tokens (when the model uses them), then the normalised text.
+
+    ``matches``: the lexicon matches inside ``text`` when already known (they spare a matcher pass).
 
     >>> model_input("The AI lied.", None)
     'the ai lied .'
@@ -62,5 +48,5 @@ def model_input(text: str, tagger: FeatureTagger | None, rule_codes: Iterable[st
     body = normalise(text)
     if tagger is None:
         return body
-    feats = tagger.tokens(text, rule_codes)
+    feats = tagger.tokens(text, rule_codes, matches)
     return f"{feats} {body}" if feats else body

@@ -1,18 +1,19 @@
-"""The cheap gate: one Aho-Corasick pass over the raw text decides whether rules and classifier run.
+"""The cheap gate: one matcher pass over the raw text decides whether rules and classifier run.
 
 A document passes when it holds a term of a strong lexicon (AI entities, named AIs, first-person
 machine-narrator cues), or when the weighted lexicons (machines named only by what they are, the
-furniture of machine agency: voices, locks, logs, systems) add up to 1: each occurrence adds its
-lexicon's weight, at most ``max_per_term`` occurrences of one term count. Terms match on word
-boundaries; case-insensitive terms are compiled in their lower, Capitalised, Title and UPPER forms so
-the text is never lower-cased.
+furniture of machine agency: voices, locks, logs, systems) add up to 1 within a stretch of
+``window`` characters: each occurrence adds its lexicon's weight, at most ``max_per_term`` occurrences of
+one term count. Weak terms scattered over a long page do not add up; a passage dense with them does.
+Weighted terms listed under ``common`` (words too common in web text to mean much, like "computer" or
+"system") add weight only after an uncommon weighted term: alone they never pass a document.
+Terms match on word boundaries (:class:`~corpus_audit.matcher.TermMatcher`).
 """
 
 from __future__ import annotations
 
-import ahocorasick
-
-from corpus_audit.rules import RuleSet, case_forms
+from corpus_audit.matcher import Match
+from corpus_audit.rules import RuleSet, lexicon_matcher
 
 
 class Gate:
@@ -27,42 +28,38 @@ class Gate:
     def __init__(self, rules: RuleSet) -> None:
         spec = rules.gate
         self.max_per_term = spec.max_per_term
-        weights: dict[str, float] = {}
-        for name, w in spec.weighted.items():
-            lex = rules.lexicons[name]
-            for term in lex.terms:
-                for v in case_forms(term):
-                    weights[v] = max(weights.get(v, 0.0), w)
-            for term in lex.cased:
-                weights[term] = max(weights.get(term, 0.0), w)
-        for name in spec.lexicons:
-            lex = rules.lexicons[name]
-            for term in [v for t in lex.terms for v in case_forms(t)] + list(lex.cased):
-                weights[term] = 1.0
-        auto = ahocorasick.Automaton()
-        for term, w in weights.items():
-            # the value carries the key in lower case, so the case forms of one term share a count
-            auto.add_word(term, (len(term), w, term.lower()))
-        auto.make_automaton()
-        self._auto = auto
+        self.window = spec.window
+        self.strong = frozenset(spec.lexicons)
+        self.weights = dict(spec.weighted)
+        weak = [n for n in spec.weighted if n not in spec.lexicons]
+        self.matcher = lexicon_matcher(rules, [*spec.lexicons, *weak])
+        # common terms: they add weight only beside another weighted term (a strong lexicon keeps its terms)
+        self.common = frozenset(spec.common) - {t for n in spec.lexicons for t in rules.lexicons[n].terms}
 
     def passes(self, text: str) -> bool:
-        """True when the terms of ``text`` (on word boundaries) weigh 1 or more."""
-        total = 0.0
-        seen: dict[str, int] = {}
-        n = len(text)
-        for end, (length, weight, key) in self._auto.iter(text):
-            start = end - length + 1
-            if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
-                continue
-            if end + 1 < n and (text[end + 1].isalnum() or text[end + 1] == "_"):
-                continue
-            if weight >= 1.0:
+        """True when ``text`` holds a strong term, or weighted terms weighing 1 or more within ``window``."""
+        return self.decide(text, self.matcher.find(text))
+
+    def decide(self, text: str, matches: list[Match]) -> bool:
+        """The gate's verdict from ``text``'s matches (found by :attr:`matcher`)."""
+        weighted: list[tuple[int, float, str]] = []
+        for m in matches:
+            if not self.strong.isdisjoint(m.values):
                 return True
-            k = seen.get(key, 0)
-            if k < self.max_per_term:
-                seen[key] = k + 1
-                total += weight
-                if total >= 0.999:
-                    return True
+            weighted.append((m.start, max(self.weights.get(n, 0.0) for n in m.values), text[m.start:m.end].lower()))
+        common = self.common
+        for i, (start, _, first) in enumerate(weighted):
+            if first in common:
+                continue  # a stretch that counts starts at an uncommon term
+            total = 0.0
+            seen: dict[str, int] = {}
+            for pos, weight, key in weighted[i:]:
+                if pos - start > self.window:
+                    break
+                k = seen.get(key, 0)
+                if k < self.max_per_term:
+                    seen[key] = k + 1
+                    total += weight
+                    if total >= 0.999:
+                        return True
         return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Sequence
 
 # letters and digits stay together; apostrophes inside words stay ("don't"); other symbols split off
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]", re.UNICODE)
@@ -29,24 +29,63 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
-def chunk_spans(text: str, *, words: int = 200, stride: int = 150) -> Iterator[tuple[int, int]]:
+def chunk_spans(text: str, *, words: int = 200, stride: int = 150,
+                around: Sequence[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
     """Character spans of overlapping windows of ``words`` words, ``stride`` words apart.
 
-    A text of at most ``words`` words is one chunk covering all of it.
+    A text of at most ``words`` words is one chunk covering all of it. With ``around`` (character spans of
+    terms), only windows around those terms are returned: one window of ``words`` words centred on each
+    term not already inside the previous window; the cost then grows with the terms, not the text.
 
-    >>> list(chunk_spans("a b c d e", words=3, stride=2))
+    >>> chunk_spans("a b c d e", words=3, stride=2)
     [(0, 5), (4, 9)]
+    >>> text = " ".join(f"w{i:02d}" for i in range(30))
+    >>> [text[s:e] for s, e in chunk_spans(text, words=3, around=[(text.index("w20"), text.index("w20") + 3)])]
+    ['w19 w20 w21']
     """
+    if around is not None and len(text) > words * _LONG_WORD:
+        return _windows_around(text, words, around) or [(0, len(text))]
     spans = [m.span() for m in _WORD_SPAN.finditer(text)]
     if len(spans) <= words:
-        yield (spans[0][0], spans[-1][1]) if spans else (0, len(text))
-        return
+        return [(spans[0][0], spans[-1][1]) if spans else (0, len(text))]
+    out = []
     start = 0
     while True:
         end = min(start + words, len(spans))
-        yield spans[start][0], spans[end - 1][1]
+        out.append((spans[start][0], spans[end - 1][1]))
         if end == len(spans):
-            return
+            return out
         start += stride
         if len(spans) - start < words // 3:  # fold a short tail into a last full-width window
             start = max(0, len(spans) - words)
+
+
+_LONG_WORD = 16  # characters per word (with its space) that almost no text exceeds on average
+
+
+def _windows_around(text: str, words: int, around: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(around):
+        if out and start >= out[-1][0] and end <= out[-1][1]:
+            continue
+        reach = (words // 2 + 1) * 8  # characters either side; widened while too few words are in reach
+        while True:
+            lo, hi = max(0, start - reach), min(len(text), end + reach)
+            spans = [m.span() for m in _WORD_SPAN.finditer(text, lo, hi)]
+            if lo > 0 and spans and spans[0][0] == lo:
+                spans = spans[1:]  # a word cut by the slice
+            if hi < len(text) and spans and spans[-1][1] == hi:
+                spans = spans[:-1]
+            if len(spans) >= words or (lo == 0 and hi == len(text)) or reach > words * _LONG_WORD:
+                break
+            reach *= 2
+        if not spans:
+            continue
+        centre = next((i for i, (s, e) in enumerate(spans) if e > start), len(spans) - 1)
+        first = max(0, min(centre - words // 2, len(spans) - words))
+        last = min(len(spans), first + words)
+        span = (spans[first][0], spans[last - 1][1])
+        if out and span[1] <= out[-1][1]:
+            continue
+        out.append(span)
+    return out
