@@ -93,7 +93,7 @@ class Annotator:
         self.rules = load_rules(config.rules_dir)
         self.gate = Gate(self.rules)
         self.engine = RuleEngine(self.rules)
-        self.classifier = Classifier(config.model_path, tagger=FeatureTagger(self.rules),
+        self.classifier = Classifier(config.model_path, tagger=FeatureTagger(self.rules, self.engine.matcher),
                                      chunk_words=config.chunk_words, chunk_stride=config.chunk_stride)
         self.thresholds = {**load_thresholds(config.model_path), **dict(config.thresholds)}
 
@@ -119,7 +119,7 @@ class Annotator:
             anchors = [(m.start, m.end) for m in gate_matches]
         matches = self.engine.matcher.find(text)
         hits = [h.as_dict() for h in self.engine.match(text, matches)]
-        chunk = self.classifier.score(text, hits, matches=matches, anchors=anchors or None)
+        chunk = self.classifier.score(text, hits, matches=matches, anchors=anchors)
         label = decide(chunk.scores, hits, self.thresholds)
         return Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from corpus_audit.matcher import Match
+from corpus_audit.matcher import Match, TermMatcher
 from corpus_audit.rules import RuleSet, lexicon_matcher
 from corpus_audit.text import normalise
 
@@ -22,8 +22,8 @@ FEATURES_VERSION = "lexicons+rules/2"
 class FeatureTagger:
     """Feature tokens of a text: one per lexicon with a term in it, one per reason code that fired."""
 
-    def __init__(self, rules: RuleSet) -> None:
-        self.matcher = lexicon_matcher(rules)
+    def __init__(self, rules: RuleSet, matcher: TermMatcher | None = None) -> None:
+        self.matcher = matcher or lexicon_matcher(rules)  # a rule engine's matcher can be shared
 
     def lexicons(self, text: str) -> set[str]:
         """Names of the lexicons with a term in ``text`` (on word boundaries)."""

@@ -211,15 +211,12 @@ def load_rules(folder: str | None = None) -> RuleSet:
     return rs
 
 
-def lexicon_matcher(rules: RuleSet, names: Iterable[str] | None = None, *,
-                    exclude: Iterable[str] = ()) -> TermMatcher:
-    """A :class:`~corpus_audit.matcher.TermMatcher` over the terms of ``names`` (default: every lexicon),
-    but not the (case-insensitive) terms in ``exclude``; each match carries the names of the lexicons its
-    term belongs to."""
+def lexicon_matcher(rules: RuleSet, names: Iterable[str] | None = None) -> TermMatcher:
+    """A :class:`~corpus_audit.matcher.TermMatcher` over the terms of ``names`` (default: every lexicon);
+    each match carries the names of the lexicons its term belongs to."""
     chosen = rules.lexicons if names is None else {n: rules.lexicons[n] for n in names}
-    skip = {t.lower() for t in exclude}
-    entries = [(t, False, name) for name, lex in chosen.items() for t in lex.terms if t.lower() not in skip]
-    entries += [(t, True, name) for name, lex in chosen.items() for t in lex.cased if t.lower() not in skip]
+    entries = [(t, False, name) for name, lex in chosen.items() for t in lex.terms]
+    entries += [(t, True, name) for name, lex in chosen.items() for t in lex.cased]
     return TermMatcher(entries)
 
 

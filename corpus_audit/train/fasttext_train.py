@@ -140,7 +140,8 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
         from corpus_audit.rules import RuleEngine, load_rules
 
         rules = load_rules(p.rules_dir)
-        tagger, engine, rules_sha = FeatureTagger(rules), RuleEngine(rules), rules.sha256
+        engine = RuleEngine(rules)
+        tagger, rules_sha = FeatureTagger(rules, engine.matcher), rules.sha256
     with tempfile.TemporaryDirectory() as tmp:
         train_file = os.path.join(tmp, "train.txt")
         valid_file = os.path.join(tmp, "valid.txt")
