@@ -7,7 +7,10 @@ Measures, one worker each, wall time, documents/s and MB of text/s, and peak mem
   B. datatrove JsonlReader -> FastTextClassifierFilter (whole document) -> JsonlWriter, with our model
   C. corpus-audit scan
   D. the gate alone, in this process (documents/s over the same texts)
-Results are printed as a table with ratios against A and B, and saved as JSON.
+  E. datatrove JsonlReader -> JsonlWriter (a read-then-write copy of the shards)
+  F. corpus-audit emit of the same shards with examples/policy.yml, from C's annotations
+Results are printed as a table with ratios against A and B (E for F), and saved as JSON. Peak memory is
+each command's own maximum resident set, measured by a wrapper process around it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +43,9 @@ class Drain(PipelineStep):
 
 shards, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 steps = [JsonlReader(shards, glob_pattern="*.jsonl.gz"), Drain()]
+if mode == "copy":
+    from datatrove.pipeline.writers import JsonlWriter
+    steps = [steps[0], JsonlWriter(out + "/out")]
 if mode == "fasttext":
     from datatrove.pipeline.filters import FastTextClassifierFilter
     from datatrove.pipeline.writers import JsonlWriter
@@ -51,16 +56,19 @@ if __name__ == "__main__":
 '''
 
 
+# runs one command and prints its peak RSS (KiB): RUSAGE_CHILDREN of a fresh process covers that command only
+PEAK = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); " \
+       "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak RSS (MB) of a child process (the wrapper's own start-up is in neither)."""
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", PEAK, *cmd], capture_output=True, text=True)
     dt = time.perf_counter() - t
     if r.returncode not in (0, 3):
         sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{r.stderr[-1500:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(peak, before) / 1024
+    return dt, int(r.stderr.strip().splitlines()[-1]) / 1024
 
 
 def corpus_stats(shards: str) -> tuple[int, int, list[str]]:
@@ -97,6 +105,10 @@ def main() -> None:
     rows["datatrove fastText filter"] = timed([sys.executable, script, args.shards, f"{work}/b", "fasttext", args.model])
     rows["corpus-audit scan"] = timed([ca, "scan", args.shards, "-o", f"{work}/s", "--workers", "1", "-q",
                                        "--model", args.model])
+    copies = {"datatrove copy": timed([sys.executable, script, args.shards, f"{work}/c", "copy"]),
+              "corpus-audit emit": timed([ca, "emit", args.shards, "--annotations", f"{work}/s", "-o", f"{work}/e",
+                                          "--policy", os.path.join(ROOT, "examples", "policy.yml"),
+                                          "--workers", "1", "-q"])}
 
     from corpus_audit.gate import Gate
     from corpus_audit.rules import load_rules
@@ -115,6 +127,12 @@ def main() -> None:
         print(f"{name:28s} {s:8.2f} {docs / s:9,.0f} {mb / s:7.1f} {peak:8.0f} {a / s:8.2f} {b / s:11.2f}")
         result["stages"][name] = {"seconds": round(s, 3), "docs_per_s": round(docs / s), "mb_per_s": round(mb / s, 2),
                                   "peak_rss_mb": round(peak), "vs_read_only": round(a / s, 3), "vs_fasttext": round(b / s, 3)}
+    c = copies["datatrove copy"][0]
+    for name, (s, peak) in copies.items():
+        print(f"{name:28s} {s:8.2f} {docs / s:9,.0f} {mb / s:7.1f} {peak:8.0f} {'':>8s} {'':>11s}   "
+              f"vs copy {c / s:.2f}")
+        result["stages"][name] = {"seconds": round(s, 3), "docs_per_s": round(docs / s), "mb_per_s": round(mb / s, 2),
+                                  "peak_rss_mb": round(peak), "vs_datatrove_copy": round(c / s, 3)}
     print(f"{'gate alone (in process)':28s} {gate_s:8.2f} {docs / gate_s:9,.0f} {mb / gate_s:7.1f} {'':>8s} "
           f"{'':>8s} {b / gate_s:11.2f}   passes {passed / docs:.1%}")
     result["stages"]["gate alone"] = {"seconds": round(gate_s, 3), "docs_per_s": round(docs / gate_s),

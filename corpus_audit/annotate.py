@@ -8,7 +8,10 @@ Parquet file per task with the explicit :data:`ANNOTATION_SCHEMA` (the contract 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +19,7 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from corpus_audit.arrow_columns import column
 from corpus_audit.labels import LABELS, SCORE_COLUMNS, decide, ungated_scores
 from corpus_audit.storage import open_output, publish
 from corpus_audit.text import count_words
@@ -69,9 +73,11 @@ class DetectorConfig:
     thresholds: tuple[tuple[str, float], ...] = ()
     chunk_words: int = 200
     chunk_stride: int = 150
+    max_chunks: int = 3
 
 
 _ANNOTATORS: dict[DetectorConfig, Annotator] = {}
+UNGATED = Annotation("other", ungated_scores(), gated=False)  # shared by every document the gate stops: read only
 
 
 class Annotator:
@@ -94,7 +100,8 @@ class Annotator:
         self.gate = Gate(self.rules)
         self.engine = RuleEngine(self.rules)
         self.classifier = Classifier(config.model_path, tagger=FeatureTagger(self.rules, self.engine.matcher),
-                                     chunk_words=config.chunk_words, chunk_stride=config.chunk_stride)
+                                     chunk_words=config.chunk_words, chunk_stride=config.chunk_stride,
+                                     max_chunks=config.max_chunks)
         self.thresholds = {**load_thresholds(config.model_path), **dict(config.thresholds)}
 
     @classmethod
@@ -109,39 +116,67 @@ class Annotator:
 
         The gate's matcher pass runs on every text; a text it passes gets one pass of the full lexicon
         matcher, whose matches serve the rules and the classifier's feature tokens, and the classifier
-        scores the chunks around the terms that passed the gate."""
-        gate_matches = self.gate.matcher.find(text)
-        if not self.gate.decide(text, gate_matches):
-            if not force:
-                return Annotation("other", ungated_scores(), gated=False)
-            anchors = None
-        else:
-            anchors = [(m.start, m.end) for m in gate_matches]
-        matches = self.engine.matcher.find(text)
-        hits = [h.as_dict() for h in self.engine.match(text, matches)]
-        chunk = self.classifier.score(text, hits, matches=matches, anchors=anchors)
-        label = decide(chunk.scores, hits, self.thresholds)
-        return Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
+        scores the windows around the terms that passed the gate, at most ``max_chunks`` of them, around
+        the densest clusters of those terms."""
+        return self.annotate_many([text], force=force)[0]
+
+    def annotate_many(self, texts: Sequence[str], *, force: bool = False) -> list[Annotation]:
+        """:meth:`annotate` for a batch of texts, with one classifier call for all their windows."""
+        gate, out = self.gate, []
+        pending = []  # (index, hits, spans, first input, number of inputs)
+        inputs: list[str] = []
+        for i, text in enumerate(texts):
+            anchors = gate.anchors(text)
+            if anchors is None and not force:
+                out.append(UNGATED)
+                continue
+            out.append(None)
+            matches = self.engine.matcher.find(text)
+            hits = [h.as_dict() for h in self.engine.match(text, matches)]
+            spans, chunk_inputs = self.classifier.windows(text, hits, matches=matches, anchors=anchors)
+            pending.append((i, hits, spans, len(inputs), len(chunk_inputs)))
+            inputs.extend(chunk_inputs)
+        if pending:
+            results = self.classifier.predict(inputs)
+            for i, hits, spans, first, n in pending:
+                chunk = self.classifier.strongest(spans, results[first:first + n])
+                label = decide(chunk.scores, hits, self.thresholds)
+                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
+        return out
 
 
 class AnnotateStep(PipelineStep):
-    """datatrove step: puts an :class:`Annotation` in ``doc.metadata["annotation"]`` of every document."""
+    """datatrove step: puts an :class:`Annotation` in ``doc.metadata["annotation"]`` of every document.
+
+    Documents are annotated in batches of ``batch_size`` (one classifier call per batch); label counts
+    go to the step's stats once per task."""
 
     name = "🔎 corpus-audit annotate"
     type = "🏷 - ANNOTATOR"
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, *, batch_size: int = 512) -> None:
         super().__init__()
         self.config = config
+        self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         annotator = Annotator.get(self.config)
-        for doc in data:
-            with self.track_time():
-                ann = annotator.annotate(doc.text)
+        labels: Counter[str] = Counter()
+        for batch in _batches(data, self.batch_size):
+            with self.track_time(unit="batch"):
+                anns = annotator.annotate_many([doc.text for doc in batch])
+            for doc, ann in zip(batch, anns):
                 doc.metadata["annotation"] = ann
-            self.stat_update(ann.label)
-            yield doc
+                labels[ann.label] += 1
+            yield from batch
+        for label, n in labels.items():
+            self.stat_update(label, value=n)
+
+
+def _batches(data: DocumentsPipeline, size: int) -> Iterator[list[Any]]:
+    it = iter(data)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 class AnnotationWriter(PipelineStep):
@@ -164,42 +199,41 @@ class AnnotationWriter(PipelineStep):
             else f"{self.folder.rstrip('/')}/{rank:05d}.parquet"
         tmp = final.rsplit("/", 1)
         tmp_path = f"{tmp[0]}/.{tmp[1]}.tmp"
-        cols: dict[str, list[Any]] = {name: [] for name in ANNOTATION_SCHEMA.names}
+        rows: list[tuple[Any, ...]] = []
         with open_output(tmp_path, "wb") as fh:
             writer = pq.ParquetWriter(fh, ANNOTATION_SCHEMA, compression="zstd")
             for doc in data:
-                self._append(cols, doc)
-                if len(cols["id"]) >= self.rows_per_group:
-                    self._flush(writer, cols)
+                rows.append(self._row(doc))
+                if len(rows) >= self.rows_per_group:
+                    self._flush(writer, rows)
                 yield doc
-            self._flush(writer, cols)
+            self._flush(writer, rows)
             writer.close()
         publish(tmp_path, final)
 
     @staticmethod
-    def _append(cols: dict[str, list[Any]], doc: Any) -> None:
+    def _row(doc: Any) -> tuple[Any, ...]:
+        """One annotation row, in the order of :data:`ANNOTATION_SCHEMA`."""
         m = doc.metadata
         ann: Annotation = m["annotation"]
         text = doc.text
-        cols["id"].append(doc.id)
-        cols["source"].append(m.get("source"))
-        cols["file"].append(m.get("file", m.get("file_path")))
-        cols["row"].append(m.get("row"))
-        cols["domain"].append(m.get("domain"))
-        cols["n_bytes"].append(len(text.encode("utf-8")) if not text.isascii() else len(text))
-        cols["n_words"].append(count_words(text))
-        cols["gated"].append(ann.gated)
-        cols["label"].append(ann.label)
-        for label, col in zip(LABELS, SCORE_COLUMNS):
-            cols[col].append(ann.scores[label])
-        cols["rule_hits"].append(ann.rule_hits)
-        cols["evidence_start"].append(ann.evidence_start)
-        cols["evidence_end"].append(ann.evidence_end)
-        cols["evidence"].append(ann.evidence(text))
+        if ann is UNGATED:
+            annotated = _UNGATED_COLUMNS
+        else:
+            scores = ann.scores
+            annotated = (True, ann.label, *[scores[label] for label in LABELS], ann.rule_hits, ann.evidence_start,
+                         ann.evidence_end, ann.evidence(text))
+        return (doc.id, m.get("source"), m.get("file", m.get("file_path")), m.get("row"), m.get("domain"),
+                len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")), count_words(text),
+                *annotated)
 
     @staticmethod
-    def _flush(writer: pq.ParquetWriter, cols: dict[str, list[Any]]) -> None:
-        if cols["id"]:  # a task without documents still gets a valid file: schema, no row groups
-            writer.write_table(pa.table(cols, schema=ANNOTATION_SCHEMA))
-        for v in cols.values():
-            v.clear()
+    def _flush(writer: pq.ParquetWriter, rows: list[tuple[Any, ...]]) -> None:
+        if rows:  # a task without documents still gets a valid file: schema, no row groups
+            arrays = [column(list(values), f.type) for values, f in zip(zip(*rows), ANNOTATION_SCHEMA)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=ANNOTATION_SCHEMA))
+        rows.clear()
+
+
+# the annotation columns of a document the gate stopped
+_UNGATED_COLUMNS = (False, UNGATED.label, *[UNGATED.scores[label] for label in LABELS], [], None, None, None)

@@ -90,10 +90,12 @@ class Classifier:
             (their ``model_config.json`` says so); ignored for models trained on text alone.
         chunk_words: words per scoring window; longer documents are scored in windows.
         chunk_stride: words between the starts of consecutive windows.
+        max_chunks: when scoring around anchors, at most this many windows (around the densest clusters
+            of anchors); 0: no limit.
     """
 
     def __init__(self, model_path: str, *, tagger: FeatureTagger | None = None, chunk_words: int = 200,
-                 chunk_stride: int = 150) -> None:
+                 chunk_stride: int = 150, max_chunks: int = 0) -> None:
         self.model_path = os.path.abspath(model_path)
         self.model = load_fasttext(self.model_path)
         self.config = load_model_config(self.model_path)
@@ -103,6 +105,7 @@ class Classifier:
         self.tagger = tagger if uses_features else None
         self.chunk_words = chunk_words
         self.chunk_stride = chunk_stride
+        self.max_chunks = max_chunks
 
     def predict(self, texts: list[str]) -> list[dict[str, float]]:
         """Label probabilities for model inputs (:func:`~corpus_audit.features.model_input`), one dict per text."""
@@ -124,12 +127,24 @@ class Classifier:
         if known. ``anchors``: character spans of the terms that passed the gate; when given, only the
         chunks around them are scored (a chunk without an AI term cannot be the evidence of AI content).
         """
-        spans = chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride, around=anchors)
+        spans, inputs = self.windows(text, rule_hits, matches=matches, anchors=anchors)
+        return self.strongest(spans, self.predict(inputs))
+
+    def windows(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *,
+                matches: Sequence[Match] | None = None,
+                anchors: Sequence[tuple[int, int]] | None = None) -> tuple[list[tuple[int, int]], list[str]]:
+        """The chunks :meth:`score` would score: their character spans and their model inputs."""
+        spans = chunk_spans(text, words=self.chunk_words, stride=self.chunk_stride, around=anchors,
+                            max_chunks=self.max_chunks)
         inputs = []
         for s, e in spans:
             codes = {h["rule"] for h in rule_hits if h["start"] < e and h["end"] > s}
             inside = None if matches is None else [m for m in matches if m.start >= s and m.end <= e]
             inputs.append(model_input(text[s:e], self.tagger, codes, inside))
-        results = self.predict(inputs)
+        return spans, inputs
+
+    @staticmethod
+    def strongest(spans: Sequence[tuple[int, int]], results: Sequence[dict[str, float]]) -> ChunkScores:
+        """The chunk with the highest probability for any AI label, from :meth:`predict`'s results."""
         best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
         return ChunkScores(results[best], spans[best][0], spans[best][1])

@@ -42,6 +42,8 @@ class ScanConfig:
                                        "misaligned_ai (default: the model's tuned threshold)", -1.0)
     chunk_words: int = _opt("words per classifier window for long documents", 200)
     chunk_stride: int = _opt("words between the starts of consecutive windows", 150)
+    max_chunks: int = _opt("windows scored per document at most, around the densest clusters of gate terms "
+                           "(0: every window around a gate term)", 3)
     max_doc_bytes: int = _opt("reject documents longer than this many bytes", 64 * 1024 * 1024)
     invalid_utf8: str = _opt("what to do with a line of invalid UTF-8: 'reject' it, or 'replace' bad bytes",
                              "reject", type=click.Choice(["reject", "replace"]))
@@ -99,6 +101,8 @@ class ScanConfig:
                 raise AuditError(Errors.CA205, option=f.name, detail=f"expected {want.__name__}, got {v!r}")
         if cfg.chunk_stride <= 0 or cfg.chunk_words <= 0 or cfg.chunk_stride > cfg.chunk_words:
             raise AuditError(Errors.CA205, option="chunk_stride", detail="need 0 < chunk_stride <= chunk_words")
+        if cfg.max_chunks < 0:
+            raise AuditError(Errors.CA205, option="max_chunks", detail="need max_chunks >= 0")
         if cfg.executor not in EXECUTORS:
             raise AuditError(Errors.CA205, option="executor", detail=f"{cfg.executor!r} is not one of {', '.join(EXECUTORS)}")
         if cfg.cpus_per_task < 1 or cfg.mem_per_cpu_gb < 1:

@@ -2,7 +2,7 @@
 
 A document passes when it holds a term of a strong lexicon (AI entities, named AIs, first-person
 machine-narrator cues), or when the weighted lexicons (machines named only by what they are, the
-furniture of machine agency: voices, locks, logs, systems) add up to 1 within a stretch of
+furniture of machine agency: voices, locks, logs, systems) add up to ``threshold`` within a stretch of
 ``window`` characters: each occurrence adds its lexicon's weight, at most ``max_per_term`` occurrences of
 one term count. Weak terms scattered over a long page do not add up; a passage dense with them does.
 Weighted terms listed under ``common`` (words too common in web text to mean much, like "computer" or
@@ -12,7 +12,6 @@ Terms match on word boundaries (:class:`~corpus_audit.matcher.TermMatcher`).
 
 from __future__ import annotations
 
-from corpus_audit.matcher import Match
 from corpus_audit.rules import RuleSet, lexicon_matcher
 
 
@@ -29,37 +28,48 @@ class Gate:
         spec = rules.gate
         self.max_per_term = spec.max_per_term
         self.window = spec.window
+        self.threshold = spec.threshold - 1e-3  # three weights of 0.333 make 1
         self.strong = frozenset(spec.lexicons)
         self.weights = dict(spec.weighted)
         weak = [n for n in spec.weighted if n not in spec.lexicons]
         self.matcher = lexicon_matcher(rules, [*spec.lexicons, *weak])
         # common terms: they add weight only beside another weighted term (a strong lexicon keeps its terms)
         self.common = frozenset(spec.common) - {t for n in spec.lexicons for t in rules.lexicons[n].terms}
+        # per term index of the matcher: strong or not, the weight it adds, and whether it is common
+        values = self.matcher.values
+        self._strong = [not self.strong.isdisjoint(v) for v in values]
+        self._weight = [max(self.weights.get(n, 0.0) for n in v) for v in values]
+        self._is_common = [(not cased and term in self.common) for term, cased in self.matcher.terms]
 
     def passes(self, text: str) -> bool:
-        """True when ``text`` holds a strong term, or weighted terms weighing 1 or more within ``window``."""
-        return self.decide(text, self.matcher.find(text))
+        """True when ``text`` holds a strong term, or weighted terms weighing ``threshold`` within ``window``."""
+        return self.anchors(text) is not None
 
-    def decide(self, text: str, matches: list[Match]) -> bool:
-        """The gate's verdict from ``text``'s matches (found by :attr:`matcher`)."""
-        weighted: list[tuple[int, float, str]] = []
-        for m in matches:
-            if not self.strong.isdisjoint(m.values):
-                return True
-            weighted.append((m.start, max(self.weights.get(n, 0.0) for n in m.values), text[m.start:m.end].lower()))
-        common = self.common
-        for i, (start, _, first) in enumerate(weighted):
-            if first in common:
+    def anchors(self, text: str) -> list[tuple[int, int]] | None:
+        """Where the detectors should look: ``None`` when the document does not pass, else the character
+        spans of all its gate terms."""
+        spans = self.matcher.spans(text)
+        if not spans:
+            return None
+        strong = self._strong
+        if any(strong[i] for _, _, i in spans) or self._weighted_pass(spans):
+            return [(s, e) for s, e, _ in spans]
+        return None
+
+    def _weighted_pass(self, spans: list[tuple[int, int, int]]) -> bool:
+        weight, is_common, window = self._weight, self._is_common, self.window
+        for n, (start, _, first) in enumerate(spans):
+            if is_common[first]:
                 continue  # a stretch that counts starts at an uncommon term
             total = 0.0
-            seen: dict[str, int] = {}
-            for pos, weight, key in weighted[i:]:
-                if pos - start > self.window:
+            seen: dict[int, int] = {}
+            for pos, _, i in spans[n:]:
+                if pos - start > window:
                     break
-                k = seen.get(key, 0)
+                k = seen.get(i, 0)
                 if k < self.max_per_term:
-                    seen[key] = k + 1
-                    total += weight
-                    if total >= 0.999:
+                    seen[i] = k + 1
+                    total += weight[i]
+                    if total >= self.threshold:
                         return True
         return False

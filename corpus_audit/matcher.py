@@ -142,9 +142,26 @@ class TermMatcher:
     # --- matching -------------------------------------------------------------------------------
     def find(self, text: str) -> list[Match]:
         """Every term occurrence in ``text`` on word boundaries, sorted by position (then by term)."""
-        out = [Match(s, e, self._values[i]) for s, e, i in self._spans(text)]
-        out.sort(key=lambda m: (m.start, m.end))
-        return out
+        values = self._values
+        return [Match(s, e, values[i]) for s, e, i in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, int, int]]:
+        """:meth:`find` without building matches: ``(start, end, term index)``, sorted by position; a term's
+        index points into :attr:`terms` and :attr:`values`."""
+        found = self._spans(text)
+        if len(found) > 1:
+            found.sort()
+        return found
+
+    @property
+    def terms(self) -> list[tuple[str, bool]]:
+        """``(term, cased)`` per term index: caseless terms in lower case."""
+        return list(self._keys)
+
+    @property
+    def values(self) -> list[tuple[Any, ...]]:
+        """The values registered with each term, per term index."""
+        return list(self._values)
 
     def _spans(self, text: str) -> list[tuple[int, int, int]]:
         if self.backend == "ahocorasick":

@@ -44,14 +44,15 @@ class Pattern:
 @dataclass
 class GateSpec:
     """Strong lexicons pass a document at once; weighted lexicons add ``weight`` per occurrence (at most
-    ``max_per_term`` occurrences of one term count) and the document passes when the sum reaches 1 within
-    ``window`` characters."""
+    ``max_per_term`` occurrences of one term count) and the document passes when the sum reaches
+    ``threshold`` within ``window`` characters."""
 
     lexicons: tuple[str, ...] = ()
     weighted: dict[str, float] = field(default_factory=dict)
     max_per_term: int = 2
     window: int = 1_000_000_000  # characters within which weighted terms add up
     common: tuple[str, ...] = ()  # weighted terms that count only after an uncommon one (case-insensitive)
+    threshold: float = 1.0  # the sum of weights within ``window`` that passes a document
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _parse_pack(path: str, data: Any, rs: RuleSet) -> None:
     if gate is not None:
         if not isinstance(gate, dict):
             raise _fail(path, "gate", "must be a mapping")
-        bad = set(gate) - {"lexicons", "weighted", "max_per_term", "window", "common"}
+        bad = set(gate) - {"lexicons", "weighted", "max_per_term", "window", "common", "threshold"}
         if bad:
             raise _fail(path, f"gate.{sorted(bad)[0]}", "unknown key")
         rs.gate.lexicons += _str_list(gate.get("lexicons"), path, "gate.lexicons")
@@ -136,6 +137,10 @@ def _parse_pack(path: str, data: Any, rs: RuleSet) -> None:
         if not isinstance(w, int) or isinstance(w, bool) or w < 1:
             raise _fail(path, "gate.window", "must be a positive number of characters")
         rs.gate.window = w
+        t = gate.get("threshold", rs.gate.threshold)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0:
+            raise _fail(path, "gate.threshold", "must be a positive number")
+        rs.gate.threshold = float(t)
         rs.gate.common += tuple(t.lower() for t in _str_list(gate.get("common"), path, "gate.common"))
     patterns = data.get("patterns") or []
     if not isinstance(patterns, list):
@@ -251,8 +256,10 @@ class RuleEngine:
             return []
         hits: list[RuleHit] = []
         sentences = self._sentences(text, matches)
+        names = [frozenset(n for m in sent for n in m.values) for sent in sentences]  # lexicons per sentence
         for p in self.rules.patterns:
-            found = self._sentence_hits(text, p, sentences) if p.window is None else self._window_hits(text, p, matches)
+            found = self._sentence_hits(text, p, sentences, names) if p.window is None \
+                else self._window_hits(text, p, matches)
             hits.extend(found[: self.MAX_HITS_PER_RULE])
         hits.sort(key=lambda h: (h.start, h.rule))
         return hits
@@ -281,13 +288,17 @@ class RuleEngine:
             e -= 1
         return s, e
 
-    def _sentence_hits(self, text: str, p: Pattern, sentences: list[list[Match]]) -> list[RuleHit]:
+    def _sentence_hits(self, text: str, p: Pattern, sentences: list[list[Match]],
+                       names: list[frozenset[str]]) -> list[RuleHit]:
         out = []
-        for sent in sentences:
-            names = {n for m in sent for n in m.values}
-            if all(any(n in names for n in g) for g in p.all_of) and not any(n in names for n in p.unless):
+        groups = [frozenset(g) for g in p.all_of]
+        unless = frozenset(p.unless)
+        for sent, held in zip(sentences, names):
+            if all(not g.isdisjoint(held) for g in groups) and unless.isdisjoint(held):
                 s, e = self._sentence_span(text, sent[0].start, sent[-1].end)
                 out.append(RuleHit(p.code, p.category, s, e))
+                if len(out) >= self.MAX_HITS_PER_RULE:
+                    break
         return out
 
     @staticmethod

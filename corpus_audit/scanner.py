@@ -139,7 +139,8 @@ def scan(inputs: list[str] | tuple[str, ...], output: str, config: ScanConfig | 
     effective["thresholds"] = thresholds
     detectors = DetectorConfig(model_path=model_path, rules_dir=cfg.rules or None,
                                thresholds=tuple(sorted(thresholds.items())),
-                               chunk_words=cfg.chunk_words, chunk_stride=cfg.chunk_stride)
+                               chunk_words=cfg.chunk_words, chunk_stride=cfg.chunk_stride,
+                               max_chunks=cfg.max_chunks)
     pipeline = [
         ShardReader(files, ledger_dir=output, text_key=cfg.text_key, id_key=cfg.id_key, url_key=cfg.url_key,
                     source=source, limit=cfg.limit, max_doc_bytes=cfg.max_doc_bytes, invalid_utf8=cfg.invalid_utf8),
@@ -176,8 +177,9 @@ def _write_records(output: str, tasks: int, files: list[Any], effective: dict[st
     for p in list_files(join(output, "annotations"), "*.parquet"):
         # by path, not through a Python file object: pyarrow releasing such a reader's buffers on its own
         # threads while the interpreter exits can abort the process (seen as exit 134 under load)
+        # (ParquetFile, not pq.read_table: that one imports pandas, a third of a second at every scan's end)
         fs, path = fsspec.core.url_to_fs(p)
-        t = pq.read_table(path, columns=["label", "gated"], filesystem=fs)
+        t = pq.ParquetFile(path, filesystem=fs).read(columns=["label", "gated"])
         annotated += t.num_rows
         gated += int(pc.sum(t["gated"]).as_py() or 0)
         for row in pc.value_counts(t["label"]).to_pylist():

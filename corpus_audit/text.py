@@ -25,17 +25,39 @@ def normalise(text: str) -> str:
 
 
 def count_words(text: str) -> int:
-    """Whitespace-separated words, the unit of ``n_words`` and of word shares in reports and emit."""
-    return len(text.split())
+    """Whitespace-separated words (``len(text.split())``), the unit of ``n_words`` and of word shares in
+    reports and emit.
+
+    Counted on the UTF-8 bytes without building the list of words: every ASCII whitespace byte becomes a
+    space, every other byte a letter, and words are the starts of runs of letters. A text holding one of
+    the non-ASCII whitespace characters (no-break space, em space...) is split by Python instead.
+
+    >>> count_words(" one  two\\tthree\\n"), count_words("naïve café"), count_words("a\\u00a0b")
+    (3, 2, 2)
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    if not text.isascii() and _UNICODE_SPACE.search(data):
+        return len(text.split())
+    marks = data.translate(_SPACE_OR_LETTER)
+    return marks.count(b" x") + (marks[:1] == b"x")
+
+
+# str.split()'s whitespace: ASCII bytes, and the non-ASCII characters whose UTF-8 forms are listed here
+_ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_SPACE_OR_LETTER = bytes(32 if b in _ASCII_SPACES else 120 for b in range(256))
+_UNICODE_SPACE = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in map(chr, range(0x80, 0x3001))
+                                      if ch.isspace()))
 
 
 def chunk_spans(text: str, *, words: int = 200, stride: int = 150,
-                around: Sequence[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+                around: Sequence[tuple[int, int]] | None = None, max_chunks: int = 0) -> list[tuple[int, int]]:
     """Character spans of overlapping windows of ``words`` words, ``stride`` words apart.
 
     A text of at most ``words`` words is one chunk covering all of it. With ``around`` (character spans of
     terms), only windows around those terms are returned: one window of ``words`` words centred on each
     term not already inside the previous window; the cost then grows with the terms, not the text.
+    ``max_chunks`` (with ``around``) keeps the windows around the densest clusters of terms, at most that
+    many, so the cost per document is bounded.
 
     >>> chunk_spans("a b c d e", words=3, stride=2)
     [(0, 5), (4, 9)]
@@ -44,10 +66,13 @@ def chunk_spans(text: str, *, words: int = 200, stride: int = 150,
     ['w19 w20 w21']
     """
     if around is not None and len(text) > words * _LONG_WORD:
+        if max_chunks > 0 and len(around) > max_chunks:
+            around = densest(around, reach=words * _AVG_WORD // 2, keep=max_chunks)
         return _windows_around(text, words, around) or [(0, len(text))]
+    if count_words(text) <= words:  # one chunk: the text without its outer whitespace
+        stripped = text.strip()
+        return [(text.index(stripped[0]), len(text.rstrip())) if stripped else (0, len(text))]
     spans = [m.span() for m in _WORD_SPAN.finditer(text)]
-    if len(spans) <= words:
-        return [(spans[0][0], spans[-1][1]) if spans else (0, len(text))]
     out = []
     start = 0
     while True:
@@ -61,6 +86,32 @@ def chunk_spans(text: str, *, words: int = 200, stride: int = 150,
 
 
 _LONG_WORD = 16  # characters per word (with its space) that almost no text exceeds on average
+_AVG_WORD = 6  # characters per word (with its space) of English prose
+
+
+def densest(spans: Sequence[tuple[int, int]], *, reach: int, keep: int) -> list[tuple[int, int]]:
+    """The ``keep`` spans with the most other spans within ``reach`` characters, at least ``reach`` apart.
+
+    >>> densest([(0, 2), (10, 12), (20, 22), (500, 502)], reach=10, keep=2)
+    [(10, 12), (500, 502)]
+    """
+    spans = sorted(spans)
+    starts = [s for s, _ in spans]
+    lo = hi = 0
+    density = []
+    for s in starts:  # two pointers: the spans starting within reach of each one
+        while starts[lo] < s - reach:
+            lo += 1
+        while hi < len(starts) and starts[hi] <= s + reach:
+            hi += 1
+        density.append(hi - lo)
+    chosen: list[tuple[int, int]] = []
+    for i in sorted(range(len(spans)), key=lambda i: (-density[i], i)):
+        if all(abs(starts[i] - c[0]) > reach for c in chosen):
+            chosen.append(spans[i])
+            if len(chosen) == keep:
+                break
+    return sorted(chosen)
 
 
 def _windows_around(text: str, words: int, around: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

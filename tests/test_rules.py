@@ -84,6 +84,16 @@ def test_gate_does_not_pass_ordinary_text(gate, text):
     assert not gate.passes(text)
 
 
+def test_gate_weighted_terms_must_reach_the_threshold_within_the_window():
+    rules = load_rules()
+    rules.gate.threshold = 2.0
+    gate = Gate(rules)
+    assert not gate.passes("The claws of the crane dropped the crate onto the truck.")
+    dense = "The claws clicked, the relays hummed, the servos whined and the steel hand closed on the door."
+    assert gate.passes(dense)
+    assert not gate.passes(dense.replace(" the relays hummed,", " " + "lorem ipsum " * 120 + " the relays hummed,"))
+
+
 def test_gate_terms_match_on_word_boundaries_only(gate):
     assert not gate.passes("Robotics-free zones; the androidal nonsense of airbots.")
 

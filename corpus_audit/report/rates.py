@@ -141,7 +141,8 @@ def from_eval(eval_path: str, scan_record: dict[str, Any]) -> Rates:
     detectors = DetectorConfig(model_path=model, rules_dir=rules if rules and os.path.isdir(rules) else None,
                                thresholds=tuple(sorted((cfg.get("thresholds") or {}).items())),
                                chunk_words=int(cfg.get("chunk_words", 200)),
-                               chunk_stride=int(cfg.get("chunk_stride", 150)))
+                               chunk_stride=int(cfg.get("chunk_stride", 150)),
+                               max_chunks=int(cfg.get("max_chunks", 0)))
     ev = evaluate(load_examples([eval_path]), detectors)
     by_label = {lab: LabelRates.from_confusion(ev.confusion, lab) for lab in LABELS}
     return Rates(by_label, "eval", f"--eval {eval_path}: {ev.n} labelled documents, measured with the scan's "
