@@ -148,3 +148,14 @@ def test_crops_can_leave_contrastive_pairs_whole():
     out = add_crops([plain, paired], n=2, share=0.5, min_words=120, seed=0, crop_pairs=False)
     assert sum(e.id.startswith("doc-1~crop") for e in out) == 2
     assert not any(e.id.startswith("pmx-0001-a~") for e in out)
+
+
+def test_a_batch_is_annotated_as_each_of_its_texts_alone(small_model, training_examples):
+    from corpus_audit.annotate import UNGATED, Annotator, DetectorConfig
+
+    ann = Annotator(DetectorConfig(model_path=small_model))
+    texts = [e.text for e in training_examples[::7]] + ["Whisk two eggs with a cup of flour."]
+    batch = ann.annotate_many(texts)
+    alone = [ann.annotate(t) for t in texts]
+    assert batch == alone and batch[-1] is UNGATED
+    assert any(a.gated for a in batch) and any(not a.gated for a in batch)

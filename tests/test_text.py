@@ -54,3 +54,22 @@ def test_chunks_cover_every_word(words, size):
     for m in re.finditer(r"\S+", text):
         assert m.start() in covered
     assert all(count_words(text[s:e]) <= size for s, e in spans)
+
+
+_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+
+
+@given(st.text(alphabet=st.sampled_from(list(_WHITESPACE) + list("ab.é\u2019\ud7ff")), max_size=60))
+def test_count_words_is_len_of_split(text):
+    assert count_words(text) == len(text.split())
+
+
+def test_windows_are_capped_around_the_densest_terms():
+    words = [f"w{i}" for i in range(3000)]
+    words[100] = words[2000] = words[2010] = words[2020] = words[2900] = "AI"
+    text = " ".join(words)
+    anchors = [(m, m + 2) for m in range(len(text)) if text.startswith("AI", m)]
+    all_windows = chunk_spans(text, words=100, around=anchors)
+    capped = chunk_spans(text, words=100, around=anchors, max_chunks=1)
+    assert len(all_windows) == 3 and len(capped) == 1
+    assert text[capped[0][0]:capped[0][1]].count("AI") == 3  # the cluster at 2000-2020
