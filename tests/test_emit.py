@@ -427,3 +427,11 @@ def test_warc_input_is_written_as_jsonl_gz_with_id_text_and_url(small_model, tmp
     docs = read_shard(str(tmp_path / "out" / "crawl" / "a-00000.jsonl.gz"))
     assert [d["text"] for d in docs] == [d["text"] for d in DOCS[:3]]
     assert all(d["id"].startswith("<urn:uuid:") and d["url"].startswith("http") for d in docs)
+
+
+def test_the_example_policy_loads_and_its_upsample_source_exists():
+    from corpus_audit.emit.policy import load_policy
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "policy.yml")
+    policy = load_policy(path)
+    assert policy.rules and all(glob.glob(u.path) for u in policy.upsample)
