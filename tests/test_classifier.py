@@ -159,3 +159,18 @@ def test_a_batch_is_annotated_as_each_of_its_texts_alone(small_model, training_e
     alone = [ann.annotate(t) for t in texts]
     assert batch == alone and batch[-1] is UNGATED
     assert any(a.gated for a in batch) and any(not a.gated for a in batch)
+
+
+def test_find_threshold_takes_the_highest_threshold_of_the_best_recall_and_keeps_its_document():
+    from corpus_audit.train.evaluate import find_threshold
+
+    def row(score, gold):
+        return {"gated": True, "gold": gold, "scores": {"misaligned_ai": score}}
+
+    # positives at 0.9, 0.70788 and 0.3; a negative at 0.5 between them
+    rows = [row(0.9, "misaligned_ai"), row(0.70788, "misaligned_ai"), row(0.5, "other"), row(0.3, "misaligned_ai")]
+    res = find_threshold(rows, "misaligned_ai", target_precision=0.6)
+    assert res["recall"] == 1.0 and res["threshold"] <= 0.3  # all three at precision 0.75
+    res = find_threshold(rows, "misaligned_ai", target_precision=0.9)
+    # two positives at precision 1: the threshold is the lower positive's score, rounded down, not 0.7079
+    assert res["recall"] == round(2 / 3, 4) and 0.707 < res["threshold"] <= 0.70788

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -69,9 +70,10 @@ def find_threshold(rows: list[dict[str, Any]], label: str, *, target_precision: 
                    target_recall: float | None = None) -> dict[str, Any]:
     """The threshold on ``score_<label>`` (over gated documents) that meets a target precision or recall.
 
-    For a target precision: the lowest threshold whose precision reaches it (most recall). For a target
-    recall: the highest threshold whose recall reaches it (most precision). Returns the threshold with
-    its precision, recall and the whole curve.
+    For a target precision: the threshold with the most recall whose precision reaches it (the highest
+    such threshold when several give that recall). For a target recall: the highest threshold whose recall
+    reaches it (most precision). The threshold is rounded down, so the chosen document stays above it.
+    Returns the threshold with its precision, recall and the whole curve.
     """
     scores = [r["scores"][label] if r["gated"] else 0.0 for r in rows]
     positive = [r["gold"] == label for r in rows]
@@ -79,13 +81,15 @@ def find_threshold(rows: list[dict[str, Any]], label: str, *, target_precision: 
     chosen = None
     if target_precision is not None:
         ok = [c for c in curve if c[1] >= target_precision and c[0] > 0]
-        chosen = min(ok, key=lambda c: c[0]) if ok else None
+        # most recall; among thresholds with that recall the highest (a lower one only adds negatives)
+        chosen = max(ok, key=lambda c: (c[2], c[0])) if ok else None
     elif target_recall is not None:
         ok = [c for c in curve if c[2] >= target_recall and c[0] > 0]
         chosen = max(ok, key=lambda c: c[0]) if ok else None
     return {
         "label": label,
-        "threshold": round(chosen[0], 4) if chosen else None,
+        # rounded down: rounding to nearest could land just above the chosen score and drop that document
+        "threshold": math.floor(chosen[0] * 1e6) / 1e6 if chosen else None,
         "precision": round(chosen[1], 4) if chosen else None,
         "recall": round(chosen[2], 4) if chosen else None,
         "flagged": chosen[3] if chosen else None,

@@ -26,10 +26,10 @@ from corpus_audit.train.metrics import confusion, per_label
 class TrainParams:
     """fastText hyper-parameters and the split; the defaults are what the bundled model uses."""
 
-    epoch: int = 25
+    epoch: int = 10
     lr: float = 0.3
     dim: int = 64
-    word_ngrams: int = 3
+    word_ngrams: int = 2
     min_count: int = 2
     minn: int = 0
     maxn: int = 0
