@@ -22,7 +22,7 @@ from datatrove.pipeline.base import PipelineStep
 from corpus_audit.arrow_columns import column
 from corpus_audit.labels import LABELS, SCORE_COLUMNS, decide, ungated_scores
 from corpus_audit.storage import open_output, publish
-from corpus_audit.text import count_words
+from corpus_audit.text import count_words_utf8
 
 RULE_HIT = pa.struct([("rule", pa.string()), ("category", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
 ANNOTATION_SCHEMA = pa.schema(
@@ -223,9 +223,9 @@ class AnnotationWriter(PipelineStep):
             scores = ann.scores
             annotated = (True, ann.label, *[scores[label] for label in LABELS], ann.rule_hits, ann.evidence_start,
                          ann.evidence_end, ann.evidence(text))
+        data = text.encode("utf-8", "surrogatepass")  # once, for the size and the word count
         return (doc.id, m.get("source"), m.get("file", m.get("file_path")), m.get("row"), m.get("domain"),
-                len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")), count_words(text),
-                *annotated)
+                len(data), count_words_utf8(text, data), *annotated)
 
     @staticmethod
     def _flush(writer: pq.ParquetWriter, rows: list[tuple[Any, ...]]) -> None:

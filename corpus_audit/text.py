@@ -35,7 +35,11 @@ def count_words(text: str) -> int:
     >>> count_words(" one  two\\tthree\\n"), count_words("naïve café"), count_words("a\\u00a0b")
     (3, 2, 2)
     """
-    data = text.encode("utf-8", "surrogatepass")
+    return count_words_utf8(text, text.encode("utf-8", "surrogatepass"))
+
+
+def count_words_utf8(text: str, data: bytes) -> int:
+    """:func:`count_words` for a caller that already holds ``text`` encoded as UTF-8 (``data``)."""
     if not text.isascii() and _UNICODE_SPACE.search(data):
         return len(text.split())
     marks = data.translate(_SPACE_OR_LETTER)
@@ -70,8 +74,8 @@ def chunk_spans(text: str, *, words: int = 200, stride: int = 150,
             around = densest(around, reach=words * _AVG_WORD // 2, keep=max_chunks)
         return _windows_around(text, words, around) or [(0, len(text))]
     if count_words(text) <= words:  # one chunk: the text without its outer whitespace
-        stripped = text.strip()
-        return [(text.index(stripped[0]), len(text.rstrip())) if stripped else (0, len(text))]
+        end = len(text.rstrip())
+        return [(len(text) - len(text.lstrip()), end) if end else (0, len(text))]
     spans = [m.span() for m in _WORD_SPAN.finditer(text)]
     out = []
     start = 0

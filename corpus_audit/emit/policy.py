@@ -171,19 +171,21 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _known_keys(mapping: dict[str, Any], known: Any, where: str, what: str, fail: Any) -> None:
+    for key in mapping:
+        if key not in known:
+            raise fail(f"{where}.{key}", f"unknown key; {what} has {', '.join(known)}")
+
+
 def _parse_rule(raw: Any, i: int, fail: Any) -> Rule:
     where = f"rules[{i}]"
     if not isinstance(raw, dict):
         raise fail(where, "each rule must be a mapping with `when` and `action`")
-    for key in raw:
-        if key not in _RULE_KEYS:
-            raise fail(f"{where}.{key}", f"unknown key; a rule has {', '.join(_RULE_KEYS)}")
+    _known_keys(raw, _RULE_KEYS, where, "a rule", fail)
     when = raw.get("when")
     if not isinstance(when, dict):
         raise fail(f"{where}.when", "missing, or not a mapping like {label: misaligned_ai, min_score: 0.5}")
-    for key in when:
-        if key not in _WHEN_KEYS:
-            raise fail(f"{where}.when.{key}", f"unknown key; `when` has {', '.join(_WHEN_KEYS)}")
+    _known_keys(when, _WHEN_KEYS, f"{where}.when", "`when`", fail)
     label = when.get("label")
     if label not in LABELS:
         raise fail(f"{where}.when.label", f"{label!r} is not one of the labels {', '.join(LABELS)}")
@@ -216,9 +218,7 @@ def _parse_upsample(raw: Any, i: int, fail: Any, base_dir: str | None) -> Upsamp
     where = f"upsample[{i}]"
     if not isinstance(raw, dict):
         raise fail(where, "each source must be a mapping with `path` and `target_share` or `repeat`")
-    for key in raw:
-        if key not in _UPSAMPLE_KEYS:
-            raise fail(f"{where}.{key}", f"unknown key; a source has {', '.join(_UPSAMPLE_KEYS)}")
+    _known_keys(raw, _UPSAMPLE_KEYS, where, "a source", fail)
     path = raw.get("path")
     if not isinstance(path, str) or not path:
         raise fail(f"{where}.path", "missing: a file, folder or glob of positive documents")
