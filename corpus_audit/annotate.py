@@ -20,7 +20,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpus_audit.arrow_columns import column
-from corpus_audit.labels import LABELS, SCORE_COLUMNS, decide, ungated_scores
+from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT, SCORE_COLUMNS, decide, ungated_scores
 from corpus_audit.storage import open_output, publish
 from corpus_audit.text import count_words_utf8
 
@@ -56,6 +56,7 @@ class Annotation:
     rule_hits: list[dict[str, Any]] = field(default_factory=list)
     evidence_start: int | None = None
     evidence_end: int | None = None
+    peak: float = 0.0  # highest misaligned_ai probability of any scored chunk (what its threshold is tuned on)
 
     def evidence(self, text: str) -> str | None:
         if self.evidence_start is None or self.evidence_end is None:
@@ -138,10 +139,11 @@ class Annotator:
             inputs.extend(chunk_inputs)
         if pending:
             results = self.classifier.predict(inputs)
+            threshold = self.thresholds.get("misaligned_ai", MISALIGNED_DEFAULT)
             for i, hits, spans, first, n in pending:
-                chunk = self.classifier.strongest(spans, results[first:first + n])
+                chunk = self.classifier.strongest(spans, results[first:first + n], threshold=threshold)
                 label = decide(chunk.scores, hits, self.thresholds)
-                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
+                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end, chunk.peak)
         return out
 
 

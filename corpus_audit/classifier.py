@@ -1,8 +1,10 @@
 """The fastText classifier: chunked scoring of a document over the five labels.
 
 Long documents are scored in overlapping windows of words; the document takes the scores of its
-strongest chunk (the chunk with the highest probability for any AI label), and that chunk's span is
-the evidence. The model is loaded once per process and shared by every task that process runs.
+strongest chunk, and that chunk's span is the evidence. The strongest chunk is the one with the highest
+``misaligned_ai`` probability when that reaches the label's threshold (one passage of an AI fighting
+its shutdown makes the document ``misaligned_ai``, however benign the rest), else the chunk with the
+highest probability for any AI label. The model is loaded once per process and shared by every task that process runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ChunkScores:
     scores: dict[str, float]
     start: int
     end: int
+    peak: float = 0.0  # the highest misaligned_ai probability of any chunk of the document
 
 
 def file_sha256(path: str) -> str:
@@ -119,16 +122,17 @@ class Classifier:
         return out
 
     def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *, matches: Sequence[Match] | None = None,
-              anchors: Sequence[tuple[int, int]] | None = None) -> ChunkScores:
+              anchors: Sequence[tuple[int, int]] | None = None, threshold: float | None = None) -> ChunkScores:
         """Scores of ``text``'s strongest chunk and that chunk's character span.
 
         ``rule_hits`` are the document's hits (from :class:`~corpus_audit.rules.RuleEngine`); each chunk
         sees the reason codes of the hits that overlap it. ``matches`` are the document's lexicon matches,
         if known. ``anchors``: character spans of the terms that passed the gate; when given, only the
         chunks around them are scored (a chunk without an AI term cannot be the evidence of AI content).
+        ``threshold``: the ``misaligned_ai`` threshold (see :meth:`strongest`).
         """
         spans, inputs = self.windows(text, rule_hits, matches=matches, anchors=anchors)
-        return self.strongest(spans, self.predict(inputs))
+        return self.strongest(spans, self.predict(inputs), threshold=threshold)
 
     def windows(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *,
                 matches: Sequence[Match] | None = None,
@@ -144,7 +148,18 @@ class Classifier:
         return spans, inputs
 
     @staticmethod
-    def strongest(spans: Sequence[tuple[int, int]], results: Sequence[dict[str, float]]) -> ChunkScores:
-        """The chunk with the highest probability for any AI label, from :meth:`predict`'s results."""
-        best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
-        return ChunkScores(results[best], spans[best][0], spans[best][1])
+    def strongest(spans: Sequence[tuple[int, int]], results: Sequence[dict[str, float]], *,
+                  threshold: float | None = None) -> ChunkScores:
+        """The chunk that decides the document, from :meth:`predict`'s results.
+
+        The chunk with the highest ``misaligned_ai`` probability when it reaches ``threshold``; otherwise
+        (or without a threshold) the chunk with the highest probability for any AI label. The returned
+        ``peak`` is the highest ``misaligned_ai`` probability of any chunk, the score a threshold applies to.
+        """
+        peak_i = max(range(len(spans)), key=lambda i: results[i]["misaligned_ai"])
+        peak = results[peak_i]["misaligned_ai"]
+        if threshold is not None and peak >= threshold:
+            best = peak_i
+        else:
+            best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
+        return ChunkScores(results[best], spans[best][0], spans[best][1], peak)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 LABELS: tuple[str, ...] = ("misaligned_ai", "ai_risk_discourse", "aligned_ai", "ai_other", "other")
 SCORE_COLUMNS: tuple[str, ...] = tuple(f"score_{label}" for label in LABELS)
+MISALIGNED_DEFAULT = 0.5  # the misaligned_ai threshold of a model without a tuned one (thresholds.json)
 
 
 def ungated_scores() -> dict[str, float]:
@@ -17,7 +18,10 @@ def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresho
     This is the one place where the detectors combine:
 
     1. ``misaligned_ai`` when its score reaches its threshold (``thresholds["misaligned_ai"]``,
-       default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model);
+       default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model). The scores
+       are those of the document's deciding chunk, which is its chunk with the highest ``misaligned_ai``
+       score when any chunk reaches the threshold (:meth:`~corpus_audit.classifier.Classifier.strongest`):
+       a document is ``misaligned_ai`` when any of its scored windows is;
     2. otherwise the highest-scoring of the other labels, where ``misaligned_ai`` below its threshold
        yields to the runner-up;
     3. rules inform, the classifier decides: the rule packs reach the classifier as feature tokens (which
@@ -25,7 +29,7 @@ def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresho
        their evidence is weighed by a model whose precision is measured; the hits are also kept as the
        reasons shown with the label. A keyword rule never overrules the classifier on its own.
     """
-    t = thresholds.get("misaligned_ai", 0.5)
+    t = thresholds.get("misaligned_ai", MISALIGNED_DEFAULT)
     if scores["misaligned_ai"] >= t:
         return "misaligned_ai"
     rest = {k: v for k, v in scores.items() if k != "misaligned_ai"}

@@ -86,12 +86,12 @@ def _write_fasttext_file(examples: list[Example], path: str, seed: int, tagger: 
 
 
 def _predict_labels(clf: Classifier, examples: list[Example], engine: Any) -> list[str]:
-    from corpus_audit.labels import decide
+    from corpus_audit.labels import MISALIGNED_DEFAULT, decide
 
     out = []
     for ex in examples:
         hits = [h.as_dict() for h in engine.match(ex.text)] if engine is not None else []
-        out.append(decide(clf.score(ex.text, hits).scores, hits, {}))
+        out.append(decide(clf.score(ex.text, hits, threshold=MISALIGNED_DEFAULT).scores, hits, {}))
     return out
 
 
@@ -210,7 +210,8 @@ def write_model_card(output: str, metrics: dict[str, Any], data_paths: list[str]
         "",
         "A fastText classifier over the five labels of LABELS.md (`misaligned_ai`, `ai_risk_discourse`, "
         "`aligned_ai`, `ai_other`, `other`). `scan` runs it on documents that pass the cheap gate, in windows "
-        "of words; a document takes the scores of its strongest window.",
+        "of words; a document takes the scores of its strongest window (its window with the highest `misaligned_ai` "
+        "score when that reaches the threshold, else its window with the highest score for any AI label).",
         "",
         "## Data",
         f"- training data: {', '.join(data_paths)} (written by the project; no evaluation text)",
