@@ -30,9 +30,11 @@ lint: $(STAMP)
 
 # Rebuilds the bundled model from the project's data (same seed, same model). When the real dev set is
 # beside the checkout, the misaligned_ai threshold is tuned on it and the model card reports it.
+# The seed was chosen among 0, 1 and 2 by macro-F1 on the validation split of the project's own data.
 DEV := $(wildcard ../shared/eval/dev.jsonl)
+SEED := 1
 train: $(STAMP)
-	$(CA) train classifiers/ca-default/data -o classifiers/ca-default --seed 0 $(if $(DEV),--tune $(DEV) --eval $(DEV))
+	$(CA) train classifiers/ca-default/data -o classifiers/ca-default --seed $(SEED) $(if $(DEV),--tune $(DEV) --eval $(DEV))
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info reports/demo/scan

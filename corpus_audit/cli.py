@@ -166,6 +166,8 @@ def _detectors(model: str | None, rules_dir: str | None, threshold: float | None
 @click.option("--autotune", "autotune_seconds", default=0, show_default=True,
               help="seconds of fastText autotune on the validation split (0: use the given parameters)")
 @click.option("--no-quantize", is_flag=True, help="keep the full .bin model instead of a quantised .ftz")
+@click.option("--quant-dsub", default=None, type=int,
+              help="dimensions per sub-vector of the quantiser (larger: smaller model, faster scoring)")
 @click.option("--eval", "eval_path", default=None, help="real labelled JSONL to evaluate on for the model card")
 @click.option("--tune", "tune_path", default=None,
               help="real labelled JSONL on which to tune the misaligned_ai threshold (written to thresholds.json)")
@@ -173,6 +175,7 @@ def _detectors(model: str | None, rules_dir: str | None, threshold: float | None
 @user_errors
 def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: float | None, dim: int | None,
           word_ngrams: int | None, valid_share: float | None, autotune_seconds: int, no_quantize: bool,
+          quant_dsub: int | None,
           eval_path: str | None, tune_path: str | None, tune_precision: float) -> None:
     """Train the classifier on labelled JSONL DATA (files, folders, globs with `text` and `label`).
 
@@ -185,7 +188,8 @@ def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: 
     from corpus_audit.train.fasttext_train import TrainParams, train_model, write_model_card
     from corpus_audit.train.metrics import LabelMetrics, format_table
 
-    given = {"epoch": epoch, "lr": lr, "dim": dim, "word_ngrams": word_ngrams, "valid_share": valid_share}
+    given = {"epoch": epoch, "lr": lr, "dim": dim, "word_ngrams": word_ngrams, "valid_share": valid_share,
+             "quant_dsub": quant_dsub}
     params = dataclasses.replace(TrainParams(), seed=seed, quantize=not no_quantize,
                                  autotune_seconds=autotune_seconds, **{k: v for k, v in given.items() if v is not None})
     examples = load_examples(list(data))

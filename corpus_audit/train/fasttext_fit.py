@@ -13,13 +13,13 @@ import sys
 from typing import Any
 
 
-def fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
+def fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str, dsub: int = 2) -> dict[str, Any]:
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None
     model = fasttext.train_supervised(**kwargs)
     if quantize:
-        model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, thread=1, verbose=0)
+        model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=200_000, dsub=dsub, thread=1, verbose=0)
     model.save_model(out_path)
     args = model.f.getArgs()
     return {k: getattr(args, k) for k in ("epoch", "lr", "dim", "wordNgrams", "minCount", "minn", "maxn", "bucket")
@@ -31,7 +31,7 @@ def main(job_path: str) -> int:
         job = json.load(fh)
     try:
         result: dict[str, Any] = {"ok": True, "args": fit(job["kwargs"], job["quantize"], job["train_file"],
-                                                           job["out_path"])}
+                                                           job["out_path"], job.get("dsub", 2))}
     except RuntimeError as e:  # fastText reports divergence as RuntimeError("Encountered NaN.")
         result = {"ok": False, "error": str(e)}
     with open(job_path + ".result", "w", encoding="utf-8") as fh:

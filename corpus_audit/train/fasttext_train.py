@@ -38,6 +38,7 @@ class TrainParams:
     valid_share: float = 0.15
     seed: int = 0
     quantize: bool = True
+    quant_dsub: int = 2  # dimensions per sub-vector of the product quantiser: more is smaller and faster to score
     autotune_seconds: int = 0
     features: bool = True  # prefix rule-pack feature tokens (see corpus_audit.features)
     rules_dir: str | None = None  # rule packs for the features (default: the bundled packs)
@@ -95,7 +96,8 @@ def _predict_labels(clf: Classifier, examples: list[Example], engine: Any) -> li
     return out
 
 
-def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str) -> dict[str, Any]:
+def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str,
+                          dsub: int = 2) -> dict[str, Any]:
     """Train in a new Python process (see :mod:`corpus_audit.train.fasttext_fit`), which makes training
     reproducible. A run that diverges to NaN is retried with half the learning rate, twice at most."""
     import subprocess
@@ -105,7 +107,8 @@ def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file:
     try:
         for attempt in range(3):
             with open(job, "w", encoding="utf-8") as fh:
-                json.dump({"kwargs": kwargs, "quantize": quantize, "train_file": train_file, "out_path": out_path}, fh)
+                json.dump({"kwargs": kwargs, "quantize": quantize, "train_file": train_file, "out_path": out_path,
+                           "dsub": dsub}, fh)
             proc = subprocess.run([sys.executable, "-m", "corpus_audit.train.fasttext_fit", job],
                                   capture_output=True, text=True)
             if proc.returncode != 0 or not os.path.exists(job + ".result"):
@@ -157,7 +160,8 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
             kwargs.update(autotuneValidationFile=valid_file, autotuneDuration=p.autotune_seconds)
         name = "model.ftz" if p.quantize else "model.bin"
         path = os.path.join(output, name)
-        used = _fit_in_fresh_process(kwargs, quantize=p.quantize, train_file=train_file, out_path=path)
+        used = _fit_in_fresh_process(kwargs, quantize=p.quantize, train_file=train_file, out_path=path,
+                                     dsub=p.quant_dsub)
     seconds = time.monotonic() - t0
     with open(os.path.join(output, "model_config.json"), "w", encoding="utf-8") as fh:
         json.dump({"features": FEATURES_VERSION if p.features else "text", "rules_sha256": rules_sha,
@@ -178,7 +182,7 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
             _write_fasttext_file(everything, all_file, p.seed, tagger, engine)
             # the arguments the split model used (autotune's choice, or a learning rate halved after NaN)
             refit = {"input": all_file, "loss": p.loss, "thread": 1, "seed": p.seed, "verbose": 0, **used, **p.extra}
-            _fit_in_fresh_process(refit, quantize=p.quantize, train_file=all_file, out_path=path)
+            _fit_in_fresh_process(refit, quantize=p.quantize, train_file=all_file, out_path=path, dsub=p.quant_dsub)
         clfmod._LOADED.pop(os.path.abspath(path), None)
     metrics = {
         "model": os.path.basename(path),
@@ -189,7 +193,7 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
         "train_examples_with_crops": len(augmented),
         "valid_documents": len(valid),
         "train_by_label": {lab: sum(1 for e in train if e.label == lab) for lab in LABELS},
-        "hard_negatives": sum(1 for e in examples if e.hard),
+        "hard_negatives": sum(1 for e in examples if e.hard and e.label == "other"),
         "params": asdict(p) | {"fasttext_args": used},
         "train_seconds": round(seconds, 2),
         "valid_ms_per_document": round(per_doc_ms, 3),
