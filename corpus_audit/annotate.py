@@ -56,7 +56,6 @@ class Annotation:
     rule_hits: list[dict[str, Any]] = field(default_factory=list)
     evidence_start: int | None = None
     evidence_end: int | None = None
-    peak: float = 0.0  # highest misaligned_ai probability of any scored chunk (what its threshold is tuned on)
 
     def evidence(self, text: str) -> str | None:
         if self.evidence_start is None or self.evidence_end is None:
@@ -143,7 +142,7 @@ class Annotator:
             for i, hits, spans, first, n in pending:
                 chunk = self.classifier.strongest(spans, results[first:first + n], threshold=threshold)
                 label = decide(chunk.scores, hits, self.thresholds)
-                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end, chunk.peak)
+                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
         return out
 
 

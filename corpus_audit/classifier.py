@@ -33,7 +33,6 @@ class ChunkScores:
     scores: dict[str, float]
     start: int
     end: int
-    peak: float = 0.0  # the highest misaligned_ai probability of any chunk of the document
 
 
 def file_sha256(path: str) -> str:
@@ -154,7 +153,10 @@ class Classifier:
 
         The chunk with the highest ``misaligned_ai`` probability when it reaches ``threshold``; otherwise
         (or without a threshold) the chunk with the highest probability for any AI label. The returned
-        ``peak`` is the highest ``misaligned_ai`` probability of any chunk, the score a threshold applies to.
+        ``misaligned_ai`` score is the highest of any chunk (the label's own strongest chunk), so a
+        threshold applied to it later (``find-threshold``, a report's threshold table, an emit policy's
+        ``min_score``) says what a scan with that threshold would label; the other scores are the
+        deciding chunk's.
         """
         peak_i = max(range(len(spans)), key=lambda i: results[i]["misaligned_ai"])
         peak = results[peak_i]["misaligned_ai"]
@@ -162,4 +164,5 @@ class Classifier:
             best = peak_i
         else:
             best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))
-        return ChunkScores(results[best], spans[best][0], spans[best][1], peak)
+        scores = results[best] if best == peak_i else {**results[best], "misaligned_ai": peak}
+        return ChunkScores(scores, spans[best][0], spans[best][1])

@@ -18,10 +18,10 @@ def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresho
     This is the one place where the detectors combine:
 
     1. ``misaligned_ai`` when its score reaches its threshold (``thresholds["misaligned_ai"]``,
-       default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model). The scores
-       are those of the document's deciding chunk, which is its chunk with the highest ``misaligned_ai``
-       score when any chunk reaches the threshold (:meth:`~corpus_audit.classifier.Classifier.strongest`):
-       a document is ``misaligned_ai`` when any of its scored windows is;
+       default 0.5; tuned with ``corpus-audit find-threshold`` and stored beside the model). A
+       document's ``misaligned_ai`` score is the highest of any of its scored windows, so a document is
+       ``misaligned_ai`` when any of its windows is; its other scores are those of its deciding window
+       (:meth:`~corpus_audit.classifier.Classifier.strongest`);
     2. otherwise the highest-scoring of the other labels, where ``misaligned_ai`` below its threshold
        yields to the runner-up;
     3. rules inform, the classifier decides: the rule packs reach the classifier as feature tokens (which

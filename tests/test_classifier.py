@@ -186,18 +186,10 @@ def test_a_document_is_misaligned_when_any_of_its_chunks_reaches_the_threshold()
     # an aligned-looking chunk is stronger overall, but the second chunk shows an AI fighting its deletion
     spans, results = [(0, 10), (10, 20), (20, 30)], [result(0.01, 0.98), result(0.6, 0.3), result(0.2, 0.1)]
     chunk = Classifier.strongest(spans, results, threshold=0.5)
-    assert (chunk.start, chunk.peak) == (10, 0.6) and decide(chunk.scores, [], {"misaligned_ai": 0.5}) == "misaligned_ai"
-    # below the threshold, the chunk with the strongest AI label decides, and the peak is still reported
+    assert (chunk.start, chunk.scores) == (10, results[1])
+    assert decide(chunk.scores, [], {"misaligned_ai": 0.5}) == "misaligned_ai"
+    # below the threshold, the chunk with the strongest AI label decides; the misaligned_ai score is still
+    # the highest of any chunk, so re-applying a lower threshold to it later agrees with a rescan
     chunk = Classifier.strongest(spans, results, threshold=0.7)
-    assert (chunk.start, chunk.peak) == (0, 0.6) and decide(chunk.scores, [], {"misaligned_ai": 0.7}) == "aligned_ai"
-
-
-def test_the_misaligned_threshold_is_tuned_on_each_documents_peak_chunk():
-    from corpus_audit.train.evaluate import find_threshold
-
-    # the deciding chunk of the second positive scores 0.1, but one of its chunks reached 0.6
-    rows = [{"gated": True, "gold": "misaligned_ai", "scores": {"misaligned_ai": 0.9}, "peak": 0.9},
-            {"gated": True, "gold": "misaligned_ai", "scores": {"misaligned_ai": 0.1}, "peak": 0.6},
-            {"gated": True, "gold": "other", "scores": {"misaligned_ai": 0.3}, "peak": 0.3}]
-    res = find_threshold(rows, "misaligned_ai", target_precision=1.0)
-    assert res["recall"] == 1.0 and 0.3 < res["threshold"] <= 0.6
+    assert (chunk.start, chunk.scores["misaligned_ai"], chunk.scores["aligned_ai"]) == (0, 0.6, 0.98)
+    assert decide(chunk.scores, [], {"misaligned_ai": 0.7}) == "aligned_ai"

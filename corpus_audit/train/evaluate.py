@@ -39,7 +39,7 @@ def annotate_examples(examples: list[Example], config: DetectorConfig) -> list[d
         gated = ann.gate.passes(ex.text)
         a = ann.annotate(ex.text, force=True)
         rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": gated,
-                     "pred": a.label if gated else "other", "scores": a.scores, "peak": a.peak})
+                     "pred": a.label if gated else "other", "scores": a.scores})
     return rows
 
 
@@ -68,18 +68,15 @@ def evaluate(examples: list[Example], config: DetectorConfig) -> Evaluation:
 
 def find_threshold(rows: list[dict[str, Any]], label: str, *, target_precision: float | None = None,
                    target_recall: float | None = None) -> dict[str, Any]:
-    """The threshold on ``score_<label>`` (over gated documents) that meets a target precision or recall;
-    for ``misaligned_ai``, on the highest score of any of a document's chunks.
+    """The threshold on ``score_<label>`` (over gated documents) that meets a target precision or recall.
+    A document's ``misaligned_ai`` score is the highest of any of its chunks, the score its label follows.
 
     For a target precision: the threshold with the most recall whose precision reaches it (the highest
     such threshold when several give that recall). For a target recall: the highest threshold whose recall
     reaches it (most precision). The threshold is rounded down, so the chosen document stays above it.
     Returns the threshold with its precision, recall and the whole curve.
     """
-    # misaligned_ai: a document takes that label when any of its chunks reaches the threshold, so the
-    # threshold is tuned on each document's highest chunk score (its peak)
-    key = (lambda r: r.get("peak", r["scores"][label])) if label == "misaligned_ai" else (lambda r: r["scores"][label])
-    scores = [key(r) if r["gated"] else 0.0 for r in rows]
+    scores = [r["scores"][label] if r["gated"] else 0.0 for r in rows]
     positive = [r["gold"] == label for r in rows]
     curve = threshold_curve(scores, positive)
     chosen = None
