@@ -20,7 +20,7 @@ from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS
 from corpus_audit.matcher import Match
-from corpus_audit.text import chunk_spans
+from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
 _LOADED: dict[str, Any] = {}
@@ -101,6 +101,9 @@ class Classifier:
         self.model_path = os.path.abspath(model_path)
         self.model = load_fasttext(self.model_path)
         self.config = load_model_config(self.model_path)
+        trained = self.config.get("normalise", 1)
+        if self.config and trained != NORMALISE_VERSION:
+            raise AuditError(Errors.CA407, path=self.model_path, trained=trained, current=NORMALISE_VERSION)
         uses_features = self.config.get("features") == FEATURES_VERSION
         if uses_features and tagger is None:
             raise AuditError(Errors.CA406, path=self.model_path)

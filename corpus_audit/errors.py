@@ -40,6 +40,8 @@ class Errors(StrEnum):
     CA403 = "model {path} lacks labels {detail}; it must be trained on the five labels of LABELS.md"
     CA404 = "training data {path}: {detail}"
     CA406 = "model {path} was trained with rule-pack features; load it with the rule packs (Annotator, or pass a FeatureTagger)"
+    CA407 = ("model {path} was trained on text normalised by version {trained} of corpus_audit.text.normalise; this "
+             "version normalises with {current}, so the model would see different input: retrain it with `corpus-audit train`")
     CA405 = "fastText training diverged ({detail}) even at learning rate {lr}; lower --lr or --epoch, or add data"
     # execution
     CA501 = "{n} task(s) did not complete: {detail}; see the logs under {logs} and re-run the same command to resume"

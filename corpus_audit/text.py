@@ -9,19 +9,26 @@ from collections.abc import Sequence
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]", re.UNICODE)
 _DIGITS = re.compile(r"\d")
 _WORD_SPAN = re.compile(r"\S+")
+# 2: a run of one repeated symbol is kept once (1: kept whole); models record the version they were trained with
+NORMALISE_VERSION = 2
+_SYMBOL_RUN = re.compile(r"(?<![^ ])([^\w\s])(?: \1)+(?![^ ])")  # one symbol token repeated
 
 
 def normalise(text: str) -> str:
     """The one normalisation fastText sees, at training and at inference.
 
-    Lower-cased, tokens separated by single spaces, punctuation split off, digits mapped to 0, and no
-    newlines (fastText treats a newline as the end of an example).
+    Lower-cased, tokens separated by single spaces, punctuation split off, digits mapped to 0, a run of
+    one repeated symbol kept once, and no newlines (fastText treats a newline as the end of an example).
+    fastText averages its input's token vectors, so a separator line of sixty dashes would otherwise
+    outweigh every word of a window and decide its label alone.
 
     >>> normalise("The AI said: \\"Don't shut me down!\\"\\nIt was 2049.")
     'the ai said : " don\\'t shut me down ! " it was 0000 .'
+    >>> normalise("Signed -- Ann\\n---------\\n* * * Wait...!!")
+    'signed - ann - * wait . !'
     """
     text = text.replace("’", "'")
-    return " ".join(_TOKEN.findall(_DIGITS.sub("0", text.lower())))
+    return _SYMBOL_RUN.sub(r"\1", " ".join(_TOKEN.findall(_DIGITS.sub("0", text.lower()))))
 
 
 def count_words(text: str) -> int:

@@ -193,3 +193,19 @@ def test_a_document_is_misaligned_when_any_of_its_chunks_reaches_the_threshold()
     chunk = Classifier.strongest(spans, results, threshold=0.7)
     assert (chunk.start, chunk.scores["misaligned_ai"], chunk.scores["aligned_ai"]) == (0, 0.6, 0.98)
     assert decide(chunk.scores, [], {"misaligned_ai": 0.7}) == "aligned_ai"
+
+
+def test_a_model_trained_with_another_normalisation_is_refused(tmp_path, small_model, tagger):
+    import shutil
+
+    from corpus_audit.errors import AuditError
+
+    folder = tmp_path / "old"
+    shutil.copytree(os.path.dirname(small_model), folder)
+    cfg = json.load(open(folder / "model_config.json"))
+    assert cfg["normalise"] == 2
+    del cfg["normalise"]  # a model from before the version was recorded: runs of symbols kept whole
+    (folder / "model_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AuditError) as e:
+        Classifier(str(folder / os.path.basename(small_model)), tagger=tagger)
+    assert e.value.code == "CA407" and "retrain" in str(e.value)

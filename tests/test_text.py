@@ -16,6 +16,19 @@ def test_normalise_never_leaves_a_newline():
     assert "\n" not in normalise("a\nb\r\nc\u2028d")
 
 
+@given(st.text(alphabet=st.sampled_from(list("ab -=*.!_\n'")), max_size=60))
+def test_normalise_keeps_one_symbol_of_a_run_and_every_word(text):
+    tokens = normalise(text).split()
+    assert all(not (x == y and not x.isalnum()) for x, y in zip(tokens, tokens[1:]))
+    assert [t for t in tokens if t.isalnum()] == [t for t in normalise(text.replace("-", " ").replace("=", " ")
+                                                                   .replace("*", " ").replace(".", " ")
+                                                                   .replace("!", " ")).split() if t.isalnum()]
+
+
+def test_a_separator_line_does_not_outweigh_the_words():
+    assert normalise("It ran.\n" + "-" * 60 + "\n=====\n") == "it ran . - ="
+
+
 def test_training_and_inference_build_the_same_model_input(tmp_path, small_model):
     from corpus_audit.classifier import Classifier
     from corpus_audit.features import FeatureTagger, model_input

@@ -20,6 +20,7 @@ from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS
 from corpus_audit.train.dataset import Example, split
 from corpus_audit.train.metrics import confusion, per_label
+from corpus_audit.text import NORMALISE_VERSION
 
 
 @dataclass
@@ -165,7 +166,7 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     seconds = time.monotonic() - t0
     with open(os.path.join(output, "model_config.json"), "w", encoding="utf-8") as fh:
         json.dump({"features": FEATURES_VERSION if p.features else "text", "rules_sha256": rules_sha,
-                   "labels": list(LABELS)}, fh, indent=2, sort_keys=True)
+                   "labels": list(LABELS), "normalise": NORMALISE_VERSION}, fh, indent=2, sort_keys=True)
     from corpus_audit import classifier as clfmod
 
     clfmod._LOADED.pop(os.path.abspath(path), None)
