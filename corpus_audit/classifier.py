@@ -4,7 +4,8 @@ Long documents are scored in overlapping windows of words; the document takes th
 strongest chunk, and that chunk's span is the evidence. The strongest chunk is the one with the highest
 ``misaligned_ai`` probability when that reaches the label's threshold (one passage of an AI fighting
 its shutdown makes the document ``misaligned_ai``, however benign the rest), else the chunk with the
-highest probability for any AI label. The model is loaded once per process and shared by every task that process runs.
+highest probability for any AI label. The model is loaded once per process and shared by every task
+that process runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
-from corpus_audit.labels import LABELS
+from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT
 from corpus_audit.matcher import Match
 from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
@@ -124,7 +125,8 @@ class Classifier:
         return out
 
     def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *, matches: Sequence[Match] | None = None,
-              anchors: Sequence[tuple[int, int]] | None = None, threshold: float | None = None) -> ChunkScores:
+              anchors: Sequence[tuple[int, int]] | None = None,
+              threshold: float = MISALIGNED_DEFAULT) -> ChunkScores:
         """Scores of ``text``'s strongest chunk and that chunk's character span.
 
         ``rule_hits`` are the document's hits (from :class:`~corpus_audit.rules.RuleEngine`); each chunk
@@ -151,11 +153,12 @@ class Classifier:
 
     @staticmethod
     def strongest(spans: Sequence[tuple[int, int]], results: Sequence[dict[str, float]], *,
-                  threshold: float | None = None) -> ChunkScores:
+                  threshold: float = MISALIGNED_DEFAULT) -> ChunkScores:
         """The chunk that decides the document, from :meth:`predict`'s results.
 
-        The chunk with the highest ``misaligned_ai`` probability when it reaches ``threshold``; otherwise
-        (or without a threshold) the chunk with the highest probability for any AI label. The returned
+        The chunk with the highest ``misaligned_ai`` probability when it reaches ``threshold`` (the
+        label's threshold, as :func:`~corpus_audit.labels.decide` applies it); otherwise the chunk with
+        the highest probability for any AI label. The returned
         ``misaligned_ai`` score is the highest of any chunk (the label's own strongest chunk), so a
         threshold applied to it later (``find-threshold``, a report's threshold table, an emit policy's
         ``min_score``) says what a scan with that threshold would label; the other scores are the
@@ -163,7 +166,7 @@ class Classifier:
         """
         peak_i = max(range(len(spans)), key=lambda i: results[i]["misaligned_ai"])
         peak = results[peak_i]["misaligned_ai"]
-        if threshold is not None and peak >= threshold:
+        if peak >= threshold:
             best = peak_i
         else:
             best = max(range(len(spans)), key=lambda i: max(results[i][label] for label in AI_LABELS))

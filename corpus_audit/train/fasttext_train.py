@@ -18,9 +18,9 @@ from corpus_audit.classifier import Classifier, file_sha256
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS
+from corpus_audit.text import NORMALISE_VERSION
 from corpus_audit.train.dataset import Example, split
 from corpus_audit.train.metrics import confusion, per_label
-from corpus_audit.text import NORMALISE_VERSION
 
 
 @dataclass
@@ -88,12 +88,12 @@ def _write_fasttext_file(examples: list[Example], path: str, seed: int, tagger: 
 
 
 def _predict_labels(clf: Classifier, examples: list[Example], engine: Any) -> list[str]:
-    from corpus_audit.labels import MISALIGNED_DEFAULT, decide
+    from corpus_audit.labels import decide
 
     out = []
     for ex in examples:
         hits = [h.as_dict() for h in engine.match(ex.text)] if engine is not None else []
-        out.append(decide(clf.score(ex.text, hits, threshold=MISALIGNED_DEFAULT).scores, hits, {}))
+        out.append(decide(clf.score(ex.text, hits).scores, hits, {}))  # the default threshold in both
     return out
 
 
