@@ -158,11 +158,10 @@ class Classifier:
 
         The chunk with the highest ``misaligned_ai`` probability when it reaches ``threshold`` (the
         label's threshold, as :func:`~corpus_audit.labels.decide` applies it); otherwise the chunk with
-        the highest probability for any AI label. The returned
-        ``misaligned_ai`` score is the highest of any chunk (the label's own strongest chunk), so a
-        threshold applied to it later (``find-threshold``, a report's threshold table, an emit policy's
-        ``min_score``) says what a scan with that threshold would label; the other scores are the
-        deciding chunk's.
+        the highest probability for any AI label. The returned ``misaligned_ai`` score is the highest of
+        any chunk, so a threshold applied to it later (``find-threshold``, a report's threshold table, an
+        emit policy's ``min_score``) says what a scan with that threshold would label; the other scores
+        are the deciding chunk's.
         """
         peak_i = max(range(len(spans)), key=lambda i: results[i]["misaligned_ai"])
         peak = results[peak_i]["misaligned_ai"]

@@ -29,17 +29,16 @@ class Gate:
         self.max_per_term = spec.max_per_term
         self.window = spec.window
         self.threshold = spec.threshold - 1e-3  # three weights of 0.333 make 1
-        self.strong = frozenset(spec.lexicons)
-        self.weights = dict(spec.weighted)
-        weak = [n for n in spec.weighted if n not in spec.lexicons]
+        strong = frozenset(spec.lexicons)
+        weak = [n for n in spec.weighted if n not in strong]
         self.matcher = lexicon_matcher(rules, [*spec.lexicons, *weak])
         # common terms: they add weight only beside another weighted term (a strong lexicon keeps its terms)
-        self.common = frozenset(spec.common) - {t for n in spec.lexicons for t in rules.lexicons[n].terms}
+        common = frozenset(spec.common) - {t for n in spec.lexicons for t in rules.lexicons[n].terms}
         # per term index of the matcher: strong or not, the weight it adds, and whether it is common
         values = self.matcher.values
-        self._strong = [not self.strong.isdisjoint(v) for v in values]
-        self._weight = [max(self.weights.get(n, 0.0) for n in v) for v in values]
-        self._is_common = [(not cased and term in self.common) for term, cased in self.matcher.terms]
+        self._strong = [not strong.isdisjoint(v) for v in values]
+        self._weight = [max(spec.weighted.get(n, 0.0) for n in v) for v in values]
+        self._is_common = [(not cased and term in common) for term, cased in self.matcher.terms]
 
     def passes(self, text: str) -> bool:
         """True when ``text`` holds a strong term, or weighted terms weighing ``threshold`` within ``window``."""

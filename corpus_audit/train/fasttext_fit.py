@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 
-def fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str, dsub: int = 2) -> dict[str, Any]:
+def fit(kwargs: dict[str, Any], quantize: bool, train_file: str, out_path: str, dsub: int) -> dict[str, Any]:
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None
@@ -31,7 +31,7 @@ def main(job_path: str) -> int:
         job = json.load(fh)
     try:
         result: dict[str, Any] = {"ok": True, "args": fit(job["kwargs"], job["quantize"], job["train_file"],
-                                                           job["out_path"], job.get("dsub", 2))}
+                                                           job["out_path"], job["dsub"])}
     except RuntimeError as e:  # fastText reports divergence as RuntimeError("Encountered NaN.")
         result = {"ok": False, "error": str(e)}
     with open(job_path + ".result", "w", encoding="utf-8") as fh:

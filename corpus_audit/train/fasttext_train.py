@@ -98,7 +98,7 @@ def _predict_labels(clf: Classifier, examples: list[Example], engine: Any) -> li
 
 
 def _fit_in_fresh_process(kwargs: dict[str, Any], *, quantize: bool, train_file: str, out_path: str,
-                          dsub: int = 2) -> dict[str, Any]:
+                          dsub: int) -> dict[str, Any]:
     """Train in a new Python process (see :mod:`corpus_audit.train.fasttext_fit`), which makes training
     reproducible. A run that diverges to NaN is retried with half the learning rate, twice at most."""
     import subprocess
