@@ -5,7 +5,9 @@ strongest chunk, and that chunk's span is the evidence. The strongest chunk is t
 ``misaligned_ai`` probability when that reaches the label's threshold (one passage of an AI fighting
 its shutdown makes the document ``misaligned_ai``, however benign the rest), else the chunk with the
 highest probability for any AI label. The model is loaded once per process and shared by every task
-that process runs.
+that process runs; it scores through its projected form (:mod:`corpus_audit.projection`: the same
+probabilities, about three times faster) when the model is a supervised softmax model, as ``train``
+writes them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT
@@ -25,6 +29,7 @@ from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
 _LOADED: dict[str, Any] = {}
+_SCORERS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,47 @@ def load_fasttext(path: str) -> Any:
     return model
 
 
+class _FastTextScorer:
+    """fastText's own ``predict``, for a model the projection does not apply to."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.labels = [label.removeprefix("__label__") for label in model.get_labels()]
+        self._column = {f"__label__{label}": i for i, label in enumerate(self.labels)}
+
+    def predict(self, lines: Sequence[str]) -> np.ndarray:
+        labels, probs = self.model.predict(list(lines), k=len(self.labels))
+        out = np.zeros((len(lines), len(self.labels)))
+        for i, (ls, ps) in enumerate(zip(labels, probs)):
+            for label, p in zip(ls, ps):
+                out[i, self._column[label]] = p
+        return out
+
+
+def load_scorer(path: str) -> Any:
+    """What scores lines for the model at ``path`` (once per process): its projected form when it has one,
+    else the fastText model itself. Either has ``labels`` and ``predict(lines)``, a (lines x labels) matrix
+    of the probabilities fastText's ``predict`` reports."""
+    from corpus_audit.projection import load_projected
+
+    path = os.path.abspath(path)
+    if path in _SCORERS:
+        return _SCORERS[path]
+    if not os.path.isfile(path):
+        raise AuditError(Errors.CA401, path=path)
+    try:
+        scorer = load_projected(path)
+    except ValueError:  # not a model file fastText writes: fastText's own loader says what is wrong
+        scorer = None
+    if scorer is None:
+        scorer = _FastTextScorer(load_fasttext(path))
+    missing = set(LABELS) - set(scorer.labels)
+    if missing:
+        raise AuditError(Errors.CA403, path=path, detail=", ".join(f"__label__{m}" for m in sorted(missing)))
+    _SCORERS[path] = scorer
+    return scorer
+
+
 def load_model_config(model_path: str) -> dict[str, Any]:
     """How the model was trained (``model_config.json`` beside it): its input features, chunking, rules hash."""
     p = os.path.join(os.path.dirname(os.path.abspath(model_path)), "model_config.json")
@@ -100,7 +146,8 @@ class Classifier:
     def __init__(self, model_path: str, *, tagger: FeatureTagger | None = None, chunk_words: int = 200,
                  chunk_stride: int = 150, max_chunks: int = 0) -> None:
         self.model_path = os.path.abspath(model_path)
-        self.model = load_fasttext(self.model_path)
+        self.scorer = load_scorer(self.model_path)
+        self._columns = [self.scorer.labels.index(label) for label in LABELS]
         self.config = load_model_config(self.model_path)
         trained = self.config.get("normalise", 1)
         if self.config and trained != NORMALISE_VERSION:
@@ -115,14 +162,10 @@ class Classifier:
 
     def predict(self, texts: list[str]) -> list[dict[str, float]]:
         """Label probabilities for model inputs (:func:`~corpus_audit.features.model_input`), one dict per text."""
-        labels, probs = self.model.predict(texts, k=len(LABELS))
-        out = []
-        for ls, ps in zip(labels, probs):
-            d = dict.fromkeys(LABELS, 0.0)
-            for lab, p in zip(ls, ps):
-                d[lab[9:]] = min(1.0, max(0.0, float(p)))
-            out.append(d)
-        return out
+        if not texts:
+            return []
+        probs = np.clip(self.scorer.predict(texts)[:, self._columns], 0.0, 1.0).tolist()
+        return [dict(zip(LABELS, row)) for row in probs]
 
     def score(self, text: str, rule_hits: Sequence[dict[str, Any]] = (), *, matches: Sequence[Match] | None = None,
               anchors: Sequence[tuple[int, int]] | None = None,

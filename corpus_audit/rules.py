@@ -245,6 +245,8 @@ class RuleEngine:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self.matcher = lexicon_matcher(rules)
+        # per pattern: its groups as sets of lexicon names
+        self._groups = [tuple(frozenset(g) for g in p.all_of) for p in rules.patterns]
 
     def match(self, text: str, matches: Sequence[Match] | None = None) -> list[RuleHit]:
         """Every pattern firing in ``text``, as rule hits with character offsets, in text order.
@@ -257,9 +259,12 @@ class RuleEngine:
         hits: list[RuleHit] = []
         sentences = self._sentences(text, matches)
         names = [frozenset(n for m in sent for n in m.values) for sent in sentences]  # lexicons per sentence
-        for p in self.rules.patterns:
-            found = self._sentence_hits(text, p, sentences, names) if p.window is None \
-                else self._window_hits(text, p, matches)
+        present = frozenset().union(*names)
+        for p, groups in zip(self.rules.patterns, self._groups):
+            if any(g.isdisjoint(present) for g in groups):
+                continue  # a lexicon group of the pattern has no term anywhere in the text
+            found = self._sentence_hits(text, p, groups, sentences, names) if p.window is None \
+                else self._window_hits(text, p, groups, matches)
             hits.extend(found[: self.MAX_HITS_PER_RULE])
         hits.sort(key=lambda h: (h.start, h.rule))
         return hits
@@ -288,10 +293,9 @@ class RuleEngine:
             e -= 1
         return s, e
 
-    def _sentence_hits(self, text: str, p: Pattern, sentences: list[list[Match]],
-                       names: list[frozenset[str]]) -> list[RuleHit]:
+    def _sentence_hits(self, text: str, p: Pattern, groups: tuple[frozenset[str], ...],
+                       sentences: list[list[Match]], names: list[frozenset[str]]) -> list[RuleHit]:
         out = []
-        groups = [frozenset(g) for g in p.all_of]
         unless = frozenset(p.unless)
         for sent, held in zip(sentences, names):
             if all(not g.isdisjoint(held) for g in groups) and unless.isdisjoint(held):
@@ -302,10 +306,11 @@ class RuleEngine:
         return out
 
     @staticmethod
-    def _window_hits(text: str, p: Pattern, matches: Sequence[Match]) -> list[RuleHit]:
+    def _window_hits(text: str, p: Pattern, groups: tuple[frozenset[str], ...],
+                     matches: Sequence[Match]) -> list[RuleHit]:
         window = p.window or 0
         reach = window * 25  # characters: no run of ``window`` words is longer in ordinary text
-        in_group = [[m for m in matches if any(n in m.values for n in g)] for g in p.all_of]
+        in_group = [[m for m in matches if not g.isdisjoint(m.values)] for g in groups]
         if not all(in_group):
             return []
         out: list[RuleHit] = []

@@ -1,0 +1,95 @@
+"""The projected form of a fastText model reports the probabilities fastText reports for the model itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus_audit.classifier import Classifier, load_scorer
+from corpus_audit.features import model_input
+from corpus_audit.projection import ProjectedModel, load_projected
+from corpus_audit.resources import default_model_path
+
+EDGE_LINES = [
+    "",  # only the end-of-line token
+    "zqxjv wqzzkx",  # no known word: only the end-of-line token and hashed bigrams
+    "__label__other the ai",  # fastText reads a label token as a label, not a word
+    "xxlexai_entity xxrulemis_self_preservation the ai copied its weights",
+    "naïve café ٣ 0000 ' ’ - * 🙂",
+    "a\x00b",  # fastText splits on NUL
+    "word\tword  word\x0bword",
+]
+
+
+def fasttext_probabilities(model, lines, labels):
+    """fastText's own predict, as a (lines x labels) matrix in ``labels`` order."""
+    got, probs = model.predict(lines, k=-1)
+    out = np.zeros((len(lines), len(labels)))
+    for i, (ls, ps) in enumerate(zip(got, probs)):
+        for label, p in zip(ls, ps):
+            out[i, labels.index(label.removeprefix("__label__"))] = p
+    return out
+
+
+def fit(tmp_path, examples, name, train_kwargs, quantize_kwargs=None):
+    """A fastText model trained in a fresh process (fastText keeps state between trainings in one process
+    and can diverge to NaN there), on the project's own labelled text."""
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"__label__{ex.label} {model_input(ex.text, None)}\n" for ex in examples))
+    path = str(tmp_path / name)
+    script = ("import fasttext, sys\n"
+              f"m = fasttext.train_supervised(input={str(train)!r}, epoch=5, dim=12, bucket=20_000, seed=1, "
+              f"thread=1, verbose=0, **{train_kwargs!r})\n"
+              + (f"m.quantize(input={str(train)!r}, dsub=2, verbose=0, **{quantize_kwargs!r})\n"
+                 if quantize_kwargs is not None else "")
+              + f"m.save_model({path!r})\n")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    return path
+
+
+def lines_of(examples, n=150):
+    return [model_input(ex.text[:1500], None) for ex in examples[:n]] + EDGE_LINES
+
+
+def assert_same_as_fasttext(path, lines):
+    import fasttext
+
+    projected = load_projected(path)
+    assert isinstance(projected, ProjectedModel)
+    expected = fasttext_probabilities(fasttext.load_model(path), lines, projected.labels)
+    got = projected.predict(lines)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+    return got
+
+
+def test_the_bundled_quantised_model_scores_the_same_projected(training_examples):
+    got = assert_same_as_fasttext(default_model_path(), lines_of(training_examples))
+    assert (got.argmax(axis=1) > 0).any() and (got.argmax(axis=1) == 0).any()  # not one label for everything
+
+
+def test_an_unquantised_model_scores_the_same_projected(small_model, training_examples):
+    assert_same_as_fasttext(small_model, lines_of(training_examples))
+
+
+@pytest.mark.parametrize("qnorm,cutoff", [(False, 0), (True, 5_000)])
+def test_a_quantised_model_pruned_or_not_with_or_without_quantised_norms(tmp_path, training_examples, qnorm, cutoff):
+    path = fit(tmp_path, training_examples, "model.ftz", {"wordNgrams": 2},
+               {"qnorm": qnorm, "cutoff": cutoff, "retrain": False})
+    assert_same_as_fasttext(path, lines_of(training_examples))
+
+
+def test_a_model_it_does_not_apply_to_is_scored_by_fasttext(tmp_path, training_examples):
+    import fasttext
+
+    path = fit(tmp_path, training_examples, "ova.bin", {"loss": "ova"})
+    assert load_projected(path) is None
+    scorer = load_scorer(path)
+    lines = lines_of(training_examples, 20)
+    expected = fasttext_probabilities(fasttext.load_model(path), lines, scorer.labels)
+    assert np.abs(scorer.predict(lines) - expected).max() < 1e-6
+    scores = Classifier(path).score(training_examples[0].text).scores
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
