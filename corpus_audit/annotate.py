@@ -120,13 +120,17 @@ class Annotator:
         the densest clusters of those terms."""
         return self.annotate_many([text], force=force)[0]
 
-    def annotate_many(self, texts: Sequence[str], *, force: bool = False) -> list[Annotation]:
-        """:meth:`annotate` for a batch of texts, with one classifier call for all their windows."""
+    def annotate_many(self, texts: Sequence[str], *, force: bool = False,
+                      encoded: Sequence[bytes] | None = None) -> list[Annotation]:
+        """:meth:`annotate` for a batch of texts, with one classifier call for all their windows.
+
+        ``encoded``: the texts as UTF-8 (``surrogatepass``), when the caller has them (spares the gate an
+        encoding)."""
         gate, out = self.gate, []
         pending = []  # (index, hits, spans, first input, number of inputs)
         inputs: list[str] = []
         for i, text in enumerate(texts):
-            anchors = gate.anchors(text)
+            anchors = gate.anchors(text, encoded[i] if encoded is not None else None)
             if anchors is None and not force:
                 out.append(UNGATED)
                 continue
@@ -150,7 +154,8 @@ class AnnotateStep(PipelineStep):
     """datatrove step: puts an :class:`Annotation` in ``doc.metadata["annotation"]`` of every document.
 
     Documents are annotated in batches of ``batch_size`` (one classifier call per batch); label counts
-    go to the step's stats once per task."""
+    go to the step's stats once per task. The step also puts the document's size in UTF-8 bytes and its
+    word count in ``doc.metadata`` (``n_bytes``, ``n_words``), from the one encoding the gate reads."""
 
     name = "🔎 corpus-audit annotate"
     type = "🏷 - ANNOTATOR"
@@ -165,9 +170,14 @@ class AnnotateStep(PipelineStep):
         labels: Counter[str] = Counter()
         for batch in _batches(data, self.batch_size):
             with self.track_time(unit="batch"):
-                anns = annotator.annotate_many([doc.text for doc in batch])
-            for doc, ann in zip(batch, anns):
-                doc.metadata["annotation"] = ann
+                texts = [doc.text for doc in batch]
+                encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+                anns = annotator.annotate_many(texts, encoded=encoded)
+            for doc, text, utf8, ann in zip(batch, texts, encoded, anns):
+                m = doc.metadata
+                m["annotation"] = ann
+                m["n_bytes"] = len(utf8)
+                m["n_words"] = count_words_utf8(text, utf8)
                 labels[ann.label] += 1
             yield from batch
         for label, n in labels.items():
@@ -224,9 +234,12 @@ class AnnotationWriter(PipelineStep):
             scores = ann.scores
             annotated = (True, ann.label, *[scores[label] for label in LABELS], ann.rule_hits, ann.evidence_start,
                          ann.evidence_end, ann.evidence(text))
-        data = text.encode("utf-8", "surrogatepass")  # once, for the size and the word count
+        n_bytes, n_words = m.get("n_bytes"), m.get("n_words")
+        if n_bytes is None or n_words is None:  # documents from a step other than AnnotateStep
+            data = text.encode("utf-8", "surrogatepass")
+            n_bytes, n_words = len(data), count_words_utf8(text, data)
         return (doc.id, m.get("source"), m.get("file", m.get("file_path")), m.get("row"), m.get("domain"),
-                len(data), count_words_utf8(text, data), *annotated)
+                n_bytes, n_words, *annotated)
 
     @staticmethod
     def _flush(writer: pq.ParquetWriter, rows: list[tuple[Any, ...]]) -> None:

@@ -44,10 +44,10 @@ class Gate:
         """True when ``text`` holds a strong term, or weighted terms weighing ``threshold`` within ``window``."""
         return self.anchors(text) is not None
 
-    def anchors(self, text: str) -> list[tuple[int, int]] | None:
+    def anchors(self, text: str, data: bytes | None = None) -> list[tuple[int, int]] | None:
         """Where the detectors should look: ``None`` when the document does not pass, else the character
-        spans of all its gate terms."""
-        spans = self.matcher.spans(text)
+        spans of all its gate terms. ``data``: ``text`` as UTF-8, when the caller has it."""
+        spans = self.matcher.spans(text, data)
         if not spans:
             return None
         strong = self._strong

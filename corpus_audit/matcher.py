@@ -145,10 +145,11 @@ class TermMatcher:
         values = self._values
         return [Match(s, e, values[i]) for s, e, i in self.spans(text)]
 
-    def spans(self, text: str) -> list[tuple[int, int, int]]:
+    def spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int, int]]:
         """:meth:`find` without building matches: ``(start, end, term index)``, sorted by position; a term's
-        index points into :attr:`terms` and :attr:`values`."""
-        found = self._spans(text)
+        index points into :attr:`terms` and :attr:`values`. ``data``: ``text`` encoded as UTF-8 (with
+        ``surrogatepass``), when the caller has it."""
+        found = self._spans(text, data)
         if len(found) > 1:
             found.sort()
         return found
@@ -163,7 +164,7 @@ class TermMatcher:
         """The values registered with each term, per term index."""
         return list(self._values)
 
-    def _spans(self, text: str) -> list[tuple[int, int, int]]:
+    def _spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int, int]]:
         if self.backend == "ahocorasick":
             found = []
             for end, (length, ids) in self._auto.iter(text):
@@ -171,13 +172,14 @@ class TermMatcher:
                 if _on_boundaries(text, start, end + 1):
                     found.extend((start, end + 1, i) for i in ids)
             return found
-        return self._hyperscan_spans(text)
+        return self._hyperscan_spans(text, data)
 
-    def _hyperscan_spans(self, text: str) -> list[tuple[int, int, int]]:
+    def _hyperscan_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int, int]]:
         if self._scratch is None:
             return []
         raw: list[tuple[int, int]] = []
-        data = text.encode("utf-8", "surrogatepass")
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
         self._db.scan(data, match_event_handler=lambda i, _f, to, _fl, _c: raw.append((to, i)), scratch=self._scratch)
         if not raw:
             return []
