@@ -76,7 +76,7 @@ class DetectorConfig:
     max_chunks: int = 3
 
 
-_ANNOTATORS: dict[DetectorConfig, Annotator] = {}
+_ANNOTATORS: dict[tuple[DetectorConfig, int | None], Annotator] = {}
 UNGATED = Annotation("other", ungated_scores(), gated=False)  # shared by every document the gate stops: read only
 
 
@@ -106,10 +106,15 @@ class Annotator:
 
     @classmethod
     def get(cls, config: DetectorConfig) -> Annotator:
-        """One annotator per process and config: the model and rule packs load once per worker."""
-        if config not in _ANNOTATORS:
-            _ANNOTATORS[config] = cls(config)
-        return _ANNOTATORS[config]
+        """One annotator per process and config: the model and rule packs load once per worker (again
+        when the model file has changed since)."""
+        try:
+            key: Any = (config, os.stat(config.model_path).st_mtime_ns)
+        except OSError:
+            key = (config, None)  # the classifier's loader says what is wrong with the path
+        if key not in _ANNOTATORS:
+            _ANNOTATORS[key] = cls(config)
+        return _ANNOTATORS[key]
 
     def annotate(self, text: str, *, force: bool = False) -> Annotation:
         """Label one text. ``force`` runs rules and classifier even when the gate would not.

@@ -28,8 +28,20 @@ from corpus_audit.matcher import Match
 from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
-_LOADED: dict[str, Any] = {}
-_SCORERS: dict[str, Any] = {}
+# models loaded in this process, by path and the file's modification time and size (a model rewritten in
+# place, as ``train`` does when it refits on all the data, is loaded again)
+_LOADED: dict[tuple[str, int, int], Any] = {}
+_SCORERS: dict[tuple[str, int, int], Any] = {}
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise AuditError(Errors.CA401, path=path) from None
+    if not os.path.isfile(path):
+        raise AuditError(Errors.CA401, path=path)
+    return path, st.st_mtime_ns, st.st_size
 
 
 @dataclass(frozen=True)
@@ -52,10 +64,9 @@ def file_sha256(path: str) -> str:
 def load_fasttext(path: str) -> Any:
     """Load (once per process) a fastText model trained on the five labels."""
     path = os.path.abspath(path)
-    if path in _LOADED:
-        return _LOADED[path]
-    if not os.path.isfile(path):
-        raise AuditError(Errors.CA401, path=path)
+    key = _file_key(path)
+    if key in _LOADED:
+        return _LOADED[key]
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
@@ -66,7 +77,7 @@ def load_fasttext(path: str) -> Any:
     missing = {f"__label__{label}" for label in LABELS} - set(model.get_labels())
     if missing:
         raise AuditError(Errors.CA403, path=path, detail=", ".join(sorted(missing)))
-    _LOADED[path] = model
+    _LOADED[key] = model
     return model
 
 
@@ -94,10 +105,9 @@ def load_scorer(path: str) -> Any:
     from corpus_audit.projection import load_projected
 
     path = os.path.abspath(path)
-    if path in _SCORERS:
-        return _SCORERS[path]
-    if not os.path.isfile(path):
-        raise AuditError(Errors.CA401, path=path)
+    key = _file_key(path)
+    if key in _SCORERS:
+        return _SCORERS[key]
     try:
         scorer = load_projected(path)
     except ValueError:  # not a model file fastText writes: fastText's own loader says what is wrong
@@ -107,7 +117,7 @@ def load_scorer(path: str) -> Any:
     missing = set(LABELS) - set(scorer.labels)
     if missing:
         raise AuditError(Errors.CA403, path=path, detail=", ".join(f"__label__{m}" for m in sorted(missing)))
-    _SCORERS[path] = scorer
+    _SCORERS[key] = scorer
     return scorer
 
 

@@ -167,9 +167,6 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
     with open(os.path.join(output, "model_config.json"), "w", encoding="utf-8") as fh:
         json.dump({"features": FEATURES_VERSION if p.features else "text", "rules_sha256": rules_sha,
                    "labels": list(LABELS), "normalise": NORMALISE_VERSION}, fh, indent=2, sort_keys=True)
-    from corpus_audit import classifier as clfmod
-
-    clfmod._LOADED.pop(os.path.abspath(path), None)
     clf = Classifier(path, tagger=tagger)
     t1 = time.monotonic()
     pred = _predict_labels(clf, valid, engine) if valid else []
@@ -184,7 +181,6 @@ def train_model(examples: list[Example], output: str, params: TrainParams | None
             # the arguments the split model used (autotune's choice, or a learning rate halved after NaN)
             refit = {"input": all_file, "loss": p.loss, "thread": 1, "seed": p.seed, "verbose": 0, **used, **p.extra}
             _fit_in_fresh_process(refit, quantize=p.quantize, train_file=all_file, out_path=path, dsub=p.quant_dsub)
-        clfmod._LOADED.pop(os.path.abspath(path), None)
     metrics = {
         "model": os.path.basename(path),
         "sha256": file_sha256(path),
