@@ -83,14 +83,16 @@ class _Quantised:
         for j in range(self.nsubq):
             col, cents = self._sub(j)
             tables.append(cents @ b[:, col:col + cents.shape[1]].T)
-        out = np.zeros((self.rows, b.shape[0]), dtype=np.float64)
-        j = 0
-        while j + 1 < self.nsubq:  # two sub-quantisers per gather: a table of their 65,536 code pairs
-            pair = (tables[j][:, None, :] + tables[j + 1][None, :, :]).reshape(_KSUB * _KSUB, -1)
-            out += pair[self.codes[:, j].astype(np.intp) * _KSUB + self.codes[:, j + 1]]
-            j += 2
-        if j < self.nsubq:
-            out += tables[j][self.codes[:, j]]
+        out = np.zeros((self.rows, b.shape[0]), dtype=np.float32)
+        pairs = self.nsubq // 2
+        # two sub-quantisers per gather: a little-endian uint16 of their codes indexes a table of the
+        # logits of the 65,536 pairs of centroids
+        codes = np.ascontiguousarray(self.codes[:, :2 * pairs]).view("<u2")
+        for k in range(pairs):
+            pair = (tables[2 * k + 1][:, None, :] + tables[2 * k][None, :, :]).reshape(_KSUB * _KSUB, -1)
+            out += pair.astype(np.float32)[codes[:, k]]
+        if self.nsubq % 2:
+            out += tables[-1].astype(np.float32)[self.codes[:, -1]]
         return out if self.norms is None else out * self.norms[:, None]
 
 
@@ -154,15 +156,23 @@ class ProjectedModel:
     """
 
     def __init__(self, model: Any, labels: list[str]) -> None:
+        import fasttext_pybind
+
         self.model = model
         self.labels = labels
+        self._vector = fasttext_pybind.Vector(len(labels) + 1)  # reused: fastText zeroes it for each line
 
     def predict(self, lines: Sequence[str]) -> np.ndarray:
         """Probabilities (lines x labels); a line of no known word or n-gram gets zeros, as fastText gives
         no prediction for it."""
         n = len(self.labels)
-        vectors = np.array([self.model.get_sentence_vector(line) for line in lines], dtype=np.float64)
-        vectors = vectors.reshape(len(lines), n + 1)
+        vectors = np.empty((len(lines), n + 1), dtype=np.float64)
+        vector, sentence_vector = self._vector, self.model.f.getSentenceVector
+        for i, line in enumerate(lines):
+            if "\n" in line:  # fastText would stop reading the line there
+                raise ValueError("predict processes one line at a time (remove '\\n')")
+            sentence_vector(vector, line + "\n")  # what the model's get_sentence_vector does, minus its overhead
+            vectors[i] = vector
         kept = vectors[:, n:]
         z = vectors[:, :n] / np.where(kept > 0, kept, 1.0)
         z -= z.max(axis=1, keepdims=True)
