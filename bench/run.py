@@ -6,6 +6,8 @@ Measures, one worker each, wall time, documents/s and MB of text/s, and peak mem
   A. datatrove JsonlReader alone (the read limit of the engine we build on)
   B. datatrove JsonlReader -> FastTextClassifierFilter (whole document) -> JsonlWriter, with our model
   C. corpus-audit scan
+  C'. the same scan with every document stopped after the gate (a diagnostic: start-up, reading, the gate,
+      word counts and annotation writing, the cost no detector can remove)
   D. the gate alone, in this process (documents/s over the same texts)
   E. datatrove JsonlReader -> JsonlWriter (a read-then-write copy of the shards)
   F. corpus-audit emit of the same shards with examples/policy.yml, from C's annotations
@@ -61,6 +63,12 @@ PEAK = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); " \
        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
 
 
+# C': the CLI with Gate.anchors still matching every document but passing none on to the detectors
+GATE_ONLY = ("import corpus_audit.gate as g; match = g.Gate.anchors; "
+             "g.Gate.anchors = lambda self, text, data=None: match(self, text, data) and None; "
+             "from corpus_audit.cli import main; main(prog_name='corpus-audit')")
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of a child process (the wrapper's own start-up is in neither)."""
     t = time.perf_counter()
@@ -105,6 +113,8 @@ def main() -> None:
     rows["datatrove fastText filter"] = timed([sys.executable, script, args.shards, f"{work}/b", "fasttext", args.model])
     rows["corpus-audit scan"] = timed([ca, "scan", args.shards, "-o", f"{work}/s", "--workers", "1", "-q",
                                        "--model", args.model])
+    rows["scan, nothing past the gate"] = timed([sys.executable, "-c", GATE_ONLY, "scan", args.shards, "-o",
+                                                 f"{work}/g", "--workers", "1", "-q", "--model", args.model])
     copies = {"datatrove copy": timed([sys.executable, script, args.shards, f"{work}/c", "copy"]),
               "corpus-audit emit": timed([ca, "emit", args.shards, "--annotations", f"{work}/s", "-o", f"{work}/e",
                                           "--policy", os.path.join(ROOT, "examples", "policy.yml"),

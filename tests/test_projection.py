@@ -93,3 +93,15 @@ def test_a_model_it_does_not_apply_to_is_scored_by_fasttext(tmp_path, training_e
     assert np.abs(scorer.predict(lines) - expected).max() < 1e-6
     scores = Classifier(path).score(training_examples[0].text).scores
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_without_a_writable_temporary_folder_the_model_itself_scores(monkeypatch, small_model):
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert load_projected(small_model) is None
+    monkeypatch.undo()
+    assert isinstance(load_projected(small_model), ProjectedModel)
