@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus_audit.text import chunk_spans, count_words, count_words_utf8, normalise
+from corpus_audit.text import chunk_spans, count_words, count_words_utf8, densest, normalise  # densest: unchanged
 
 # ---- the reference: corpus_audit/text.py before it was made faster (NORMALISE_VERSION 2) ----
 
@@ -33,7 +33,7 @@ def ref_chunk_spans(text: str, *, words: int = 200, stride: int = 150,
                     around: Sequence[tuple[int, int]] | None = None, max_chunks: int = 0) -> list[tuple[int, int]]:
     if around is not None and len(text) > words * _LONG_WORD:
         if max_chunks > 0 and len(around) > max_chunks:
-            around = ref_densest(around, reach=words * _AVG_WORD // 2, keep=max_chunks)
+            around = densest(around, reach=words * _AVG_WORD // 2, keep=max_chunks)
         return ref_windows_around(text, words, around) or [(0, len(text))]
     if ref_count_words(text) <= words:
         end = len(text.rstrip())
@@ -49,26 +49,6 @@ def ref_chunk_spans(text: str, *, words: int = 200, stride: int = 150,
         start += stride
         if len(spans) - start < words // 3:
             start = max(0, len(spans) - words)
-
-
-def ref_densest(spans: Sequence[tuple[int, int]], *, reach: int, keep: int) -> list[tuple[int, int]]:
-    spans = sorted(spans)
-    starts = [s for s, _ in spans]
-    lo = hi = 0
-    density = []
-    for s in starts:
-        while starts[lo] < s - reach:
-            lo += 1
-        while hi < len(starts) and starts[hi] <= s + reach:
-            hi += 1
-        density.append(hi - lo)
-    chosen: list[tuple[int, int]] = []
-    for i in sorted(range(len(spans)), key=lambda i: (-density[i], i)):
-        if all(abs(starts[i] - c[0]) > reach for c in chosen):
-            chosen.append(spans[i])
-            if len(chosen) == keep:
-                break
-    return sorted(chosen)
 
 
 def ref_windows_around(text: str, words: int, around: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
