@@ -6,7 +6,7 @@ strongest chunk, and that chunk's span is the evidence. The strongest chunk is t
 its shutdown makes the document ``misaligned_ai``, however benign the rest), else the chunk with the
 highest probability for any AI label. The model is loaded once per process and shared by every task
 that process runs; it scores through its projected form (:mod:`corpus_audit.projection`: the same
-probabilities, about three times faster) when the model is a supervised softmax model, as ``train``
+probabilities, two to three times faster) when the model is a supervised softmax model, as ``train``
 writes them.
 """
 

@@ -1,4 +1,4 @@
-"""A fastText model in projected form: the same label probabilities, about three times faster.
+"""A fastText model in projected form: the same label probabilities, two to three times faster.
 
 A supervised fastText model with the softmax loss scores a line as ``softmax(B · mean(A[r]))``, the mean
 taken over ``rows(line)``: the input-matrix rows of the line's known words and of its hashed word n-grams.
