@@ -8,6 +8,7 @@ Measures, one worker each, wall time, documents/s and MB of text/s, and peak mem
   C. corpus-audit scan
   C'. the same scan with every document stopped after the gate (a diagnostic: start-up, reading, the gate,
       word counts and annotation writing, the cost no detector can remove)
+  C''. the scan of the first shard alone: its peak memory against C's (memory must not grow with the corpus)
   D. the gate alone, in this process (documents/s over the same texts)
   E. datatrove JsonlReader -> JsonlWriter (a read-then-write copy of the shards)
   F. corpus-audit emit of the same shards with examples/policy.yml, from C's annotations
@@ -115,6 +116,9 @@ def main() -> None:
                                        "--model", args.model])
     rows["scan, nothing past the gate"] = timed([sys.executable, "-c", GATE_ONLY, "scan", args.shards, "-o",
                                                  f"{work}/g", "--workers", "1", "-q", "--model", args.model])
+    shard_files = sorted(f for f in os.listdir(args.shards) if f.endswith(".jsonl.gz"))
+    first = os.path.join(args.shards, shard_files[0])
+    one_shard = timed([ca, "scan", first, "-o", f"{work}/s1", "--workers", "1", "-q", "--model", args.model])
     copies = {"datatrove copy": timed([sys.executable, script, args.shards, f"{work}/c", "copy"]),
               "corpus-audit emit": timed([ca, "emit", args.shards, "--annotations", f"{work}/s", "-o", f"{work}/e",
                                           "--policy", os.path.join(ROOT, "examples", "policy.yml"),
@@ -147,6 +151,9 @@ def main() -> None:
           f"{'':>8s} {b / gate_s:11.2f}   passes {passed / docs:.1%}")
     result["stages"]["gate alone"] = {"seconds": round(gate_s, 3), "docs_per_s": round(docs / gate_s),
                                       "vs_fasttext": round(b / gate_s, 3), "pass_rate": round(passed / docs, 4)}
+    print(f"peak memory of the scan: {one_shard[1]:.0f} MB over the first shard, {rows['corpus-audit scan'][1]:.0f} MB "
+          f"over all {len(shard_files)} shards")
+    result["scan_peak_rss_mb"] = {"first shard": round(one_shard[1]), "all shards": round(rows["corpus-audit scan"][1])}
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "bench.json")
     with open(path, "w") as fh:
