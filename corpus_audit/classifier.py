@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +39,8 @@ def _file_key(path: str) -> tuple[str, int, int]:
     try:
         st = os.stat(path)
     except OSError:
-        raise AuditError(Errors.CA401, path=path) from None
-    if not os.path.isfile(path):
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise AuditError(Errors.CA401, path=path)
     return path, st.st_mtime_ns, st.st_size
 
