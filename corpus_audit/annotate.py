@@ -7,6 +7,7 @@ Parquet file per task with the explicit :data:`ANNOTATION_SCHEMA` (the contract 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -172,21 +173,28 @@ class AnnotateStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         annotator = Annotator.get(self.config)
-        labels: Counter[str] = Counter()
-        for batch in _batches(data, self.batch_size):
-            with self.track_time(unit="batch"):
-                texts = [doc.text for doc in batch]
-                encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
-                anns = annotator.annotate_many(texts, encoded=encoded)
-            for doc, text, utf8, ann in zip(batch, texts, encoded, anns):
-                m = doc.metadata
-                m["annotation"] = ann
-                m["n_bytes"] = len(utf8)
-                m["n_words"] = count_words_utf8(text, utf8)
-                labels[ann.label] += 1
-            yield from batch
-        for label, n in labels.items():
-            self.stat_update(label, value=n)
+        # what exists now (modules, rule packs, the model's tables) outlives the task: frozen, it is not
+        # traversed again at each full collection of the cyclic garbage collector (0.15 s of a scan of 88k
+        # documents); unfrozen when the task ends, so a process that goes on collects it as before
+        gc.freeze()
+        try:
+            labels: Counter[str] = Counter()
+            for batch in _batches(data, self.batch_size):
+                with self.track_time(unit="batch"):
+                    texts = [doc.text for doc in batch]
+                    encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+                    anns = annotator.annotate_many(texts, encoded=encoded)
+                for doc, text, utf8, ann in zip(batch, texts, encoded, anns):
+                    m = doc.metadata
+                    m["annotation"] = ann
+                    m["n_bytes"] = len(utf8)
+                    m["n_words"] = count_words_utf8(text, utf8)
+                    labels[ann.label] += 1
+                yield from batch
+            for label, n in labels.items():
+                self.stat_update(label, value=n)
+        finally:
+            gc.unfreeze()
 
 
 def _batches(data: DocumentsPipeline, size: int) -> Iterator[list[Any]]:
