@@ -22,6 +22,8 @@ from corpus_audit.labels import LABELS
 from corpus_audit.matcher import Match, TermMatcher
 from corpus_audit.resources import default_rules_dir
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader: 10x faster, same documents
+
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -206,7 +208,7 @@ def load_rules(folder: str | None = None) -> RuleSet:
             raw = fh.read()
         digest.update(os.path.basename(path).encode() + b"\0" + raw)
         try:
-            data = yaml.safe_load(raw)
+            data = yaml.load(raw, Loader=_YAML_LOADER)
         except yaml.YAMLError as e:
             raise AuditError(Errors.CA303, file=path, detail=str(e).replace("\n", " ")) from e
         _parse_pack(path, data, rs)
