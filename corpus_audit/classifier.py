@@ -31,7 +31,6 @@ from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 AI_LABELS = tuple(label for label in LABELS if label != "other")
 # models loaded in this process, by path and the file's modification time and size (a model rewritten in
 # place, as ``train`` does when it refits on all the data, is loaded again)
-_LOADED: dict[tuple[str, int, int], Any] = {}
 _SCORERS: dict[tuple[str, int, int], Any] = {}
 
 
@@ -62,24 +61,15 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load_fasttext(path: str) -> Any:
-    """Load (once per process) a fastText model trained on the five labels."""
-    path = os.path.abspath(path)
-    key = _file_key(path)
-    if key in _LOADED:
-        return _LOADED[key]
+def _load_fasttext(path: str) -> Any:
+    """The fastText model at ``path`` itself (CA402 when fastText cannot read it)."""
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
     try:
-        model = fasttext.load_model(path)
+        return fasttext.load_model(path)
     except ValueError as e:
         raise AuditError(Errors.CA402, path=path, detail=str(e)) from e
-    missing = {f"__label__{label}" for label in LABELS} - set(model.get_labels())
-    if missing:
-        raise AuditError(Errors.CA403, path=path, detail=", ".join(sorted(missing)))
-    _LOADED[key] = model
-    return model
 
 
 class _FastTextScorer:
@@ -114,7 +104,7 @@ def load_scorer(path: str) -> Any:
     except ValueError:  # not a model file fastText writes: fastText's own loader says what is wrong
         scorer = None
     if scorer is None:
-        scorer = _FastTextScorer(load_fasttext(path))
+        scorer = _FastTextScorer(_load_fasttext(path))
     missing = set(LABELS) - set(scorer.labels)
     if missing:
         raise AuditError(Errors.CA403, path=path, detail=", ".join(f"__label__{m}" for m in sorted(missing)))
