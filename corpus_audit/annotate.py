@@ -23,7 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 from corpus_audit.arrow_columns import column
 from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT, SCORE_COLUMNS, decide, ungated_scores
 from corpus_audit.storage import open_output, publish
-from corpus_audit.text import count_words_utf8
+from corpus_audit.text import count_words_many, count_words_utf8
 
 RULE_HIT = pa.struct([("rule", pa.string()), ("category", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
 ANNOTATION_SCHEMA = pa.schema(
@@ -184,11 +184,12 @@ class AnnotateStep(PipelineStep):
                     texts = [doc.text for doc in batch]
                     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
                     anns = annotator.annotate_many(texts, encoded=encoded)
-                for doc, text, utf8, ann in zip(batch, texts, encoded, anns):
+                    n_words = count_words_many(texts, encoded)
+                for doc, utf8, ann, words in zip(batch, encoded, anns, n_words):
                     m = doc.metadata
                     m["annotation"] = ann
                     m["n_bytes"] = len(utf8)
-                    m["n_words"] = count_words_utf8(text, utf8)
+                    m["n_words"] = words
                     labels[ann.label] += 1
                 yield from batch
             for label, n in labels.items():

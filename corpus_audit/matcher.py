@@ -20,6 +20,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from corpus_audit.resources import cache_dir, prune_cache, touch_cached
+
 try:  # pragma: no cover - exercised through whichever backend is installed
     import hyperscan as _hs
 except ImportError:  # pragma: no cover
@@ -46,22 +48,19 @@ def case_forms(term: str) -> set[str]:
     return {term, term.lower(), term[:1].upper() + term[1:], term.title(), term.upper()}
 
 
-def cache_dir() -> str:
-    """Where compiled Hyperscan databases are kept: ``$CORPUS_AUDIT_CACHE``, else ``~/.cache/corpus-audit``."""
-    return os.environ.get("CORPUS_AUDIT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "corpus-audit")
-
-
 def _compiled(exprs: list[bytes], flags: list[int]) -> Any:
     """A Hyperscan block-mode database of ``exprs``; compiling a lexicon takes about half a second, so the
-    serialised database is cached by content hash (a cache that cannot be read or written is skipped)."""
+    serialised database is cached by content hash (a cache that cannot be read or written is skipped), the
+``_KEEP_DATABASES`` most recently used."""
     h = hashlib.sha256(f"{getattr(_hs, '__version__', '')}\0{platform.machine()}".encode())
     for e, f in zip(exprs, flags):
         h.update(e + b"\0" + str(f).encode() + b"\n")
     path = os.path.join(cache_dir(), f"hs-{h.hexdigest()[:32]}.db")
     try:
         with open(path, "rb") as fh:
-            return _hs.loadb(fh.read(), mode=_hs.HS_MODE_BLOCK)
+            db = _hs.loadb(fh.read(), mode=_hs.HS_MODE_BLOCK)
+        touch_cached(path)
+        return db
     except Exception:  # noqa: BLE001 - absent, unreadable or from another Hyperscan build: compile
         pass
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
@@ -72,9 +71,13 @@ def _compiled(exprs: list[bytes], flags: list[int]) -> Any:
         with open(tmp, "wb") as fh:
             fh.write(_hs.dumpb(db))
         os.replace(tmp, path)
+        prune_cache("hs-", ".db", keep=_KEEP_DATABASES)
     except OSError:
         pass
     return db
+
+
+_KEEP_DATABASES = 32  # compiled databases kept in the cache (each rule set compiles one or two)
 
 
 def _is_word(ch: str) -> bool:

@@ -12,19 +12,22 @@ so the projected dictionary is unpruned). fastText's ``get_sentence_vector`` the
 
 fastText still reads the line, hashes it and looks the rows up with its own dictionary, so the rows are
 exactly the original model's; probabilities agree to float32 rounding (``tests/test_projection.py``).
-The projected model is built from the model file when it loads (about 0.1 s and 13 MB for the bundled
-model, through a temporary file that is deleted once fastText has read it) and never written beside it: the model a user ships or passes to another tool stays the one
-``train`` wrote.
+The projected model is built from the model file the first time it loads (about 0.1 s and 13 MB for the
+bundled model) and kept in the cache folder (:func:`load_projected`), never beside the model: the model a
+user ships or passes to another tool stays the one ``train`` wrote.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from corpus_audit.resources import cache_dir, prune_cache, touch_cached
 
 _MAGIC, _VERSION = 793712314, 12  # fastText's model file format
 _SOFTMAX, _SUPERVISED = 3, 3  # fastText's loss_name::softmax, model_name::sup
@@ -186,26 +189,67 @@ class ProjectedModel:
 
 def load_projected(path: str) -> ProjectedModel | None:
     """The projected form of the fastText model at ``path``, or ``None`` when it does not apply (see
-    :func:`project`, or no temporary file can be written); the caller then uses the model itself."""
-    import fasttext
+    :func:`project`, or no file can be written for it); the caller then uses the model itself.
 
+    The projected file is kept in :func:`~corpus_audit.resources.cache_dir`, named by a hash of the model's
+    bytes, so a process that loads a model projected before reads it instead of projecting again (0.1 s
+    -> 0.02 s for the bundled model). Without a writable cache it goes through a temporary file."""
     with open(path, "rb") as fh:
-        built = project(fh.read())
+        data = fh.read()
+    digest = hashlib.sha256(_CACHE_FORMAT + data).hexdigest()[:32]
+    cached = os.path.join(cache_dir(), f"projected-{digest}.bin")
+    if os.path.isfile(cached):
+        model = _load_fasttext(cached)
+        if model is not None:
+            touch_cached(cached)
+            return ProjectedModel(model, [label.removeprefix("__label__") for label in model.get_labels()])
+    built = project(data)
     if built is None:
         return None
     parts, labels = built
+    model = _write_and_load(parts, os.path.dirname(cached), keep_as=cached)
+    if model is None:  # no cache: a temporary file, deleted once fastText has read it
+        model = _write_and_load(parts, None, keep_as=None)
+    return None if model is None else ProjectedModel(model, labels)
+
+
+# bump when the projected file's layout changes: files cached by an older version are then not read
+_CACHE_FORMAT = b"corpus-audit projected model 1\0"
+
+_KEEP = 8  # projected models kept in the cache: a new one evicts the least recently used beyond these
+
+
+def _load_fasttext(path: str) -> Any:
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
     try:
-        fd, tmp = tempfile.mkstemp(prefix="corpus-audit-projected-", suffix=".bin")
+        return fasttext.load_model(path)  # fastText reads models from a path only; it keeps nothing open
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _write_and_load(parts: list[Any], folder: str | None, *, keep_as: str | None) -> Any:
+    """Writes ``parts`` to a new file in ``folder`` (the system's temporary folder for ``None``) and loads
+    it; the file then becomes ``keep_as`` (atomically: a reader never sees a partial file), or is deleted
+    for ``None``. ``None`` when the file cannot be written."""
+    try:
+        if folder is not None:
+            os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="corpus-audit-projected-", suffix=".tmp", dir=folder)
     except OSError:
         return None
-    fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
     try:
         with os.fdopen(fd, "wb") as fh:
             for part in parts:
                 fh.write(part)
-        model = fasttext.load_model(tmp)  # fastText reads models from a path only; it keeps nothing open
-    except OSError:  # no room for the temporary file: the model itself will do
+        model = _load_fasttext(tmp)
+        if model is not None and keep_as is not None:
+            os.replace(tmp, keep_as)
+            prune_cache("projected-", ".bin", keep=_KEEP)
+        return model
+    except OSError:  # no room for the file
         return None
     finally:
-        os.unlink(tmp)
-    return ProjectedModel(model, labels)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

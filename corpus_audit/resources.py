@@ -45,3 +45,32 @@ def positive_corpus_dir() -> str:
 def demo_policy_path() -> str:
     """The emit policy of ``corpus-audit demo`` (package data beside the demo corpus)."""
     return os.path.join(_HERE, "data", "demo_policy.yml")
+
+
+def cache_dir() -> str:
+    """Where derived files that are slow to build are kept (compiled Hyperscan databases, projected models),
+    named by a hash of what they are built from: ``$CORPUS_AUDIT_CACHE``, else ``~/.cache/corpus-audit``."""
+    return os.environ.get("CORPUS_AUDIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "corpus-audit")
+
+
+def touch_cached(path: str) -> None:
+    """Marks a cached file as just used, for :func:`prune_cache` (by its modification time: access times
+    are often not kept)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_cache(prefix: str, suffix: str, *, keep: int) -> None:
+    """Deletes all but the ``keep`` most recently used files of one kind (``prefix``...``suffix``) in
+    :func:`cache_dir`, so the cache does not grow with every model or rule set ever loaded."""
+    folder = cache_dir()
+    try:
+        paths = [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(suffix)]
+        paths.sort(key=os.path.getmtime, reverse=True)
+        for old in paths[keep:]:
+            os.unlink(old)
+    except OSError:  # another process pruned first, or a file we may not delete: leave it
+        pass

@@ -11,6 +11,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Derived files (compiled Hyperscan databases, projected models) go to a folder of this test session,
+    for the tests and the commands they start, not to the user's cache."""
+    folder = str(tmp_path_factory.mktemp("cache"))
+    saved = os.environ.get("CORPUS_AUDIT_CACHE")
+    os.environ["CORPUS_AUDIT_CACHE"] = folder
+    yield folder
+    if saved is None:
+        os.environ.pop("CORPUS_AUDIT_CACHE", None)
+    else:
+        os.environ["CORPUS_AUDIT_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def training_examples():
     """A deterministic sample of the project's training corpus: realistic documents of every label."""

@@ -95,9 +95,10 @@ def test_a_model_it_does_not_apply_to_is_scored_by_fasttext(tmp_path, training_e
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 
 
-def test_without_a_writable_temporary_folder_the_model_itself_scores(monkeypatch, small_model):
+def test_without_a_writable_temporary_folder_the_model_itself_scores(monkeypatch, tmp_path, small_model):
     import tempfile
 
+    monkeypatch.setenv("CORPUS_AUDIT_CACHE", str(tmp_path / "cache"))  # empty: nothing to read back
     def refuse(*a, **k):
         raise PermissionError("read-only file system")
 
@@ -105,3 +106,47 @@ def test_without_a_writable_temporary_folder_the_model_itself_scores(monkeypatch
     assert load_projected(small_model) is None
     monkeypatch.undo()
     assert isinstance(load_projected(small_model), ProjectedModel)
+
+
+def test_a_projected_model_is_kept_in_the_cache_and_read_back(monkeypatch, tmp_path, small_model, training_examples):
+    from corpus_audit import projection
+
+    monkeypatch.setenv("CORPUS_AUDIT_CACHE", str(tmp_path / "cache"))
+    first = load_projected(small_model)
+    assert [p.name.startswith("projected-") for p in (tmp_path / "cache").iterdir()] == [True]
+
+    def no_projection(data):
+        raise AssertionError("projected again")
+
+    monkeypatch.setattr(projection, "project", no_projection)
+    again = load_projected(small_model)  # read from the cache
+    lines = lines_of(training_examples, 40)
+    assert again.labels == first.labels
+    assert np.array_equal(again.predict(lines), first.predict(lines))
+
+
+def test_without_a_writable_cache_the_projection_goes_through_a_temporary_file(monkeypatch, tmp_path, small_model):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CORPUS_AUDIT_CACHE", str(blocker / "cache"))
+    assert isinstance(load_projected(small_model), ProjectedModel)
+
+
+def test_the_cache_keeps_the_most_recently_used_projected_models(monkeypatch, tmp_path, small_model):
+    import os
+
+    from corpus_audit import projection
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "hs-other.db").write_bytes(b"x")  # another kind of cached file: not counted, not deleted
+    for i in range(projection._KEEP + 3):  # older entries, oldest first
+        old = cache / f"projected-{i:032d}.bin"
+        old.write_bytes(b"x")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    monkeypatch.setenv("CORPUS_AUDIT_CACHE", str(cache))
+    load_projected(small_model)
+    left = sorted(p.name for p in cache.iterdir() if p.name.startswith("projected-"))
+    assert len(left) == projection._KEEP and (cache / "hs-other.db").exists()
+    # the new model and the most recent older ones stay
+    assert f"projected-{10:032d}.bin" in left and f"projected-{3:032d}.bin" not in left

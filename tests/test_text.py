@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corpus_audit.text import chunk_spans, count_words, normalise
+from corpus_audit.text import chunk_spans, count_words, count_words_many, normalise
 
 
 def test_normalise_lowercases_splits_punctuation_and_maps_digits():
@@ -75,6 +75,15 @@ _WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 @given(st.text(alphabet=st.sampled_from(list(_WHITESPACE) + list("ab.é\u2019\ud7ff")), max_size=60))
 def test_count_words_is_len_of_split(text):
     assert count_words(text) == len(text.split())
+
+
+_SPACED_TEXT = st.text(alphabet=st.sampled_from(list(_WHITESPACE) + list("ab.é\u2019\ud7ff")), max_size=40)
+
+
+@given(st.lists(_SPACED_TEXT, max_size=8))
+def test_a_batch_counts_the_words_of_each_text(texts):
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    assert count_words_many(texts, encoded) == [len(t.split()) for t in texts]
 
 
 def test_windows_are_capped_around_the_densest_terms():
