@@ -193,7 +193,7 @@ def load_projected(path: str) -> ProjectedModel | None:
 
     The projected file is kept in :func:`~corpus_audit.resources.cache_dir`, named by a hash of the model's
     bytes, so a process that loads a model projected before reads it instead of projecting again (0.1 s
-    -> 0.02 s for the bundled model). Without a writable cache it goes through a temporary file."""
+    -> 0.03 s for the bundled model). Without a writable cache it goes through a temporary file."""
     with open(path, "rb") as fh:
         data = fh.read()
     digest = hashlib.sha256(_CACHE_FORMAT + data).hexdigest()[:32]
