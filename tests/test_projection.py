@@ -150,3 +150,14 @@ def test_the_cache_keeps_the_most_recently_used_projected_models(monkeypatch, tm
     assert len(left) == projection._KEEP and (cache / "hs-other.db").exists()
     # the new model and the most recent older ones stay
     assert f"projected-{10:032d}.bin" in left and f"projected-{3:032d}.bin" not in left
+
+
+def test_a_damaged_cache_file_is_rebuilt_not_read(monkeypatch, tmp_path, small_model, training_examples):
+    monkeypatch.setenv("CORPUS_AUDIT_CACHE", str(tmp_path / "cache"))
+    lines = lines_of(training_examples, 40)
+    expected = load_projected(small_model).predict(lines)
+    (cached,) = (tmp_path / "cache").iterdir()
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) // 2])  # fastText itself would read this and score with zeros
+    assert np.array_equal(load_projected(small_model).predict(lines), expected)
+    assert cached.read_bytes() == whole  # rebuilt
