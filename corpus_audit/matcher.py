@@ -51,7 +51,7 @@ def case_forms(term: str) -> set[str]:
 def _compiled(exprs: list[bytes], flags: list[int]) -> Any:
     """A Hyperscan block-mode database of ``exprs``; compiling a lexicon takes about half a second, so the
     serialised database is cached by content hash (a cache that cannot be read or written is skipped), the
-``_KEEP_DATABASES`` most recently used."""
+    ``_KEEP_DATABASES`` most recently used."""
     h = hashlib.sha256(f"{getattr(_hs, '__version__', '')}\0{platform.machine()}".encode())
     for e, f in zip(exprs, flags):
         h.update(e + b"\0" + str(f).encode() + b"\n")

@@ -110,16 +110,22 @@ def count_words(text: str) -> int:
 
 def count_words_utf8(text: str, data: bytes) -> int:
     """:func:`count_words` for a caller that already holds ``text`` encoded as UTF-8 (``data``)."""
-    if not text.isascii():
-        for lead, spaces in _UNICODE_SPACES:  # finding a lead byte (memchr) is far faster than a regex scan
-            if lead in data:
-                data = spaces.sub(b" ", data)
+    data = _ascii_spaces(text, data)
     # one bit per byte (bit 8i for byte i), set when the byte is not whitespace: big-int operations run in C
     bits = int.from_bytes(data.translate(_NOT_SPACE_BIT), "little")
     return (bits ^ (bits & (bits << 8))).bit_count()  # the set bits whose previous byte is whitespace
 
 
 _NOT_SPACE_BIT = bytes(0 if b in _ASCII_SPACES else 1 for b in range(256))
+
+
+def _ascii_spaces(text: str, data: bytes) -> bytes:
+    """``data`` (``text`` as UTF-8) with str.split()'s non-ASCII whitespace characters turned into spaces."""
+    if not text.isascii():
+        for lead, spaces in _UNICODE_SPACES:  # finding a lead byte (memchr) is far faster than a regex scan
+            if lead in data:
+                data = spaces.sub(b" ", data)
+    return data
 
 
 def count_words_many(texts: Sequence[str], encoded: Sequence[bytes]) -> list[int]:
@@ -137,16 +143,10 @@ def count_words_many(texts: Sequence[str], encoded: Sequence[bytes]) -> list[int
 
     if not texts:
         return []
-    parts = []
-    for text, data in zip(texts, encoded):
-        if not text.isascii():
-            for lead, spaces in _UNICODE_SPACES:
-                if lead in data:
-                    data = spaces.sub(b" ", data)
-        parts.append(data)
+    parts = [_ascii_spaces(text, data) for text, data in zip(texts, encoded)]
     flags = np.frombuffer((b" " + b" ".join(parts)).translate(_NOT_SPACE_BIT), dtype=np.uint8)
     starts = np.flatnonzero(flags[1:] > flags[:-1]) + 1  # byte offsets of the words' first bytes
-    ends = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1)  # offsets of the spaces after the texts
+    ends = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1)  # the spaces after texts
     before = np.searchsorted(starts, ends)  # words starting before each of those spaces
     return np.diff(before, prepend=0).tolist()
 
