@@ -63,11 +63,10 @@ def file_sha256(path: str) -> str:
 
 def _load_fasttext(path: str) -> Any:
     """The fastText model at ``path`` itself (CA402 when fastText cannot read it)."""
-    import fasttext
+    from corpus_audit.projection import read_fasttext
 
-    fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
     try:
-        return fasttext.load_model(path)
+        return read_fasttext(path)
     except ValueError as e:
         raise AuditError(Errors.CA402, path=path, detail=str(e)) from e
 

@@ -248,12 +248,19 @@ def _intact(path: str) -> bool:
 _KEEP = 8  # projected models kept in the cache: a new one evicts the least recently used beyond these
 
 
-def _load_fasttext(path: str) -> Any:
+def read_fasttext(path: str) -> Any:
+    """fastText's model object for the file at ``path``, without its deprecation banner; raises what
+    fastText raises for a file it cannot read (``ValueError``)."""
     import fasttext
 
-    fasttext.FastText.eprint = lambda *a, **k: None  # silence its deprecation banner
+    fasttext.FastText.eprint = lambda *a, **k: None
+    return fasttext.load_model(path)  # fastText reads models from a path only; it keeps nothing open
+
+
+def _load_fasttext(path: str) -> Any:
+    """:func:`read_fasttext`, or ``None`` for a file fastText cannot read."""
     try:
-        return fasttext.load_model(path)  # fastText reads models from a path only; it keeps nothing open
+        return read_fasttext(path)
     except (OSError, ValueError, RuntimeError):
         return None
 
