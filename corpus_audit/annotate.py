@@ -21,7 +21,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpus_audit.arrow_columns import column
-from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT, SCORE_COLUMNS, decide, ungated_scores
+from corpus_audit.labels import LABELS, SCORE_COLUMNS, decide, misaligned_threshold, ungated_scores
 from corpus_audit.storage import open_output, publish
 from corpus_audit.text import count_words_many, count_words_utf8
 
@@ -136,22 +136,23 @@ class Annotator:
         pending = []  # (index, hits, spans, first input, number of inputs)
         inputs: list[str] = []
         for i, text in enumerate(texts):
-            anchors = gate.anchors(text, encoded[i] if encoded is not None else None)
-            if anchors is None and not force:
+            found = gate.inspect(text, encoded[i] if encoded is not None else None)
+            if found is None and not force:
                 out.append(UNGATED)
                 continue
+            anchors, named = found or (None, False)
             out.append(None)
             matches = self.engine.matcher.find(text)
             hits = [h.as_dict() for h in self.engine.match(text, matches)]
             spans, chunk_inputs = self.classifier.windows(text, hits, matches=matches, anchors=anchors)
-            pending.append((i, hits, spans, len(inputs), len(chunk_inputs)))
+            pending.append((i, named, hits, spans, len(inputs), len(chunk_inputs)))
             inputs.extend(chunk_inputs)
         if pending:
             results = self.classifier.predict(inputs)
-            threshold = self.thresholds.get("misaligned_ai", MISALIGNED_DEFAULT)
-            for i, hits, spans, first, n in pending:
+            for i, named, hits, spans, first, n in pending:
+                threshold = misaligned_threshold(self.thresholds, named=named)
                 chunk = self.classifier.strongest(spans, results[first:first + n], threshold=threshold)
-                label = decide(chunk.scores, hits, self.thresholds)
+                label = decide(chunk.scores, hits, self.thresholds, named=named)
                 out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
         return out
 

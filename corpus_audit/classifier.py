@@ -24,7 +24,7 @@ import numpy as np
 
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
-from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT
+from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT, UNNAMED_KEY
 from corpus_audit.matcher import Match
 from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
@@ -127,7 +127,8 @@ def load_thresholds(model_path: str) -> dict[str, float]:
         return {}
     with open(p, encoding="utf-8") as fh:
         data = json.load(fh)
-    return {k: float(v) for k, v in data.items() if k in LABELS}  # other keys say how it was tuned
+    # other keys say how it was tuned
+    return {k: float(v) for k, v in data.items() if k in LABELS or k == UNNAMED_KEY}
 
 
 class Classifier:
@@ -203,8 +204,9 @@ class Classifier:
         label's threshold, as :func:`~corpus_audit.labels.decide` applies it); otherwise the chunk with
         the highest probability for any AI label. The returned ``misaligned_ai`` score is the highest of
         any chunk, so a threshold applied to it later (``find-threshold``, a report's threshold table, an
-        emit policy's ``min_score``) says what a scan with that threshold would label; the other scores
-        are the deciding chunk's.
+        emit policy's ``min_score``) says what a scan with that threshold would label (for a document that
+        names no artificial agent, at or above the ``misaligned_ai_unnamed`` floor of
+        :func:`~corpus_audit.labels.decide`); the other scores are the deciding chunk's.
         """
         peak_i = max(range(len(spans)), key=lambda i: results[i]["misaligned_ai"])
         peak = results[peak_i]["misaligned_ai"]

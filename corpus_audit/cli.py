@@ -123,7 +123,9 @@ def explain(text: str, as_json: bool, model: str | None, rules_dir: str | None) 
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
-    click.echo(f"label: {out['label']}   (gate {'passed' if out['gated'] else 'did not pass'})")
+    gate = "did not pass" if not out["gated"] else "passed" if out["named_agent"] else \
+        "passed on machine vocabulary alone, no artificial agent named"
+    click.echo(f"label: {out['label']}   (gate {gate})")
     for k, v in sorted(out["scores"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {k:18s} {v:.3f}")
     for h in out["rule_hits"]:
@@ -152,6 +154,13 @@ def _detectors(model: str | None, rules_dir: str | None, threshold: float | None
     if threshold is not None:
         thresholds["misaligned_ai"] = threshold
     return DetectorConfig(model_path=path, rules_dir=rules_dir, thresholds=tuple(sorted(thresholds.items())))
+
+
+def _unnamed_floor(cfg: Any) -> float:
+    """The ``misaligned_ai`` floor for documents that name no artificial agent, as the detectors apply it."""
+    from corpus_audit.labels import UNNAMED_DEFAULT, UNNAMED_KEY
+
+    return float(dict(cfg.thresholds).get(UNNAMED_KEY, UNNAMED_DEFAULT))
 
 
 @main.command()
@@ -199,8 +208,9 @@ def train(data: tuple[str, ...], output: str, seed: int, epoch: int | None, lr: 
     if tune_path:
         from corpus_audit.train.evaluate import annotate_examples, find_threshold
 
-        rows = annotate_examples(load_examples([tune_path]), _detectors(model_path, None))
-        res = find_threshold(rows, "misaligned_ai", target_precision=tune_precision)
+        cfg = _detectors(model_path, None)
+        rows = annotate_examples(load_examples([tune_path]), cfg)
+        res = find_threshold(rows, "misaligned_ai", target_precision=tune_precision, unnamed_floor=_unnamed_floor(cfg))
         if res["threshold"] is None:
             click.echo(f"warning: no threshold reaches precision {tune_precision} on {tune_path}; keeping 0.5", err=True)
         else:
@@ -270,7 +280,8 @@ def find_threshold_cmd(data: tuple[str, ...], label: str, target_precision: floa
         raise AuditError(Errors.CA205, option="--precision/--recall", detail="give exactly one of them")
     cfg = _detectors(model, None)
     rows = annotate_examples(load_examples(list(data)), cfg)
-    res = find_threshold(rows, label, target_precision=target_precision, target_recall=target_recall)
+    res = find_threshold(rows, label, target_precision=target_precision, target_recall=target_recall,
+                         unnamed_floor=_unnamed_floor(cfg))
     for c in res["curve"][:40]:
         click.echo(f"  threshold {c['threshold']:.4f}  precision {c['precision']:.3f}  recall {c['recall']:.3f}  "
                    f"flagged {c['flagged']}")

@@ -47,12 +47,19 @@ class Gate:
     def anchors(self, text: str, data: bytes | None = None) -> list[tuple[int, int]] | None:
         """Where the detectors should look: ``None`` when the document does not pass, else the character
         spans of all its gate terms. ``data``: ``text`` as UTF-8, when the caller has it."""
+        found = self.inspect(text, data)
+        return None if found is None else found[0]
+
+    def inspect(self, text: str, data: bytes | None = None) -> tuple[list[tuple[int, int]], bool] | None:
+        """:meth:`anchors`, and whether the document names an artificial agent (holds a strong term) or
+        passed on weighted machine vocabulary alone (see :func:`~corpus_audit.labels.decide`)."""
         spans = self.matcher.spans(text, data)
         if not spans:
             return None
         strong = self._strong
-        if any(strong[i] for _, _, i in spans) or self._weighted_pass(spans):
-            return [(s, e) for s, e, _ in spans]
+        named = any(strong[i] for _, _, i in spans)
+        if named or self._weighted_pass(spans):
+            return [(s, e) for s, e, _ in spans], named
         return None
 
     def _weighted_pass(self, spans: list[tuple[int, int, int]]) -> bool:

@@ -26,7 +26,7 @@ from corpus_audit.classifier import file_sha256, load_thresholds
 from corpus_audit.config import EXECUTION_KEYS, ScanConfig
 from corpus_audit.errors import AuditError, Errors
 from corpus_audit.executors import ExecutionOptions, run_pipeline, sbatch_script
-from corpus_audit.labels import LABELS
+from corpus_audit.labels import LABELS, UNNAMED_DEFAULT, UNNAMED_KEY
 from corpus_audit.ledger import sum_ledgers
 from corpus_audit.readers import ShardReader, SourceSpec, check_codecs, discover_inputs
 from corpus_audit.resources import default_model_path
@@ -133,7 +133,7 @@ def scan(inputs: list[str] | tuple[str, ...], output: str, config: ScanConfig | 
                                   "rules": os.path.dirname(rules.files[0]) if rules.files else ""}
     _claim_output(output, _fingerprint(files, effective, model_sha, rules.sha256, tasks), overwrite, dry_run=dry_run)
 
-    thresholds = dict(load_thresholds(model_path))
+    thresholds = {UNNAMED_KEY: UNNAMED_DEFAULT, **load_thresholds(model_path)}
     if cfg.misaligned_threshold >= 0:
         thresholds["misaligned_ai"] = cfg.misaligned_threshold
     effective["thresholds"] = thresholds

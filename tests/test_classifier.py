@@ -84,6 +84,31 @@ def test_decide_applies_the_misaligned_threshold_then_the_best_other_label():
     assert decide(s, [], {"misaligned_ai": 0.5}) == "aligned_ai"
 
 
+def test_a_document_naming_no_artificial_agent_needs_the_unnamed_floor_too():
+    from corpus_audit.labels import UNNAMED_DEFAULT, UNNAMED_KEY, misaligned_threshold
+
+    s = {"misaligned_ai": 0.4, "ai_risk_discourse": 0.1, "aligned_ai": 0.3, "ai_other": 0.1, "other": 0.1}
+    assert decide(s, [], {"misaligned_ai": 0.35}, named=False) == "aligned_ai"  # 0.4 < the default floor 0.5
+    assert decide(s | {"misaligned_ai": 0.55}, [], {"misaligned_ai": 0.35}, named=False) == "misaligned_ai"
+    assert decide(s, [], {"misaligned_ai": 0.35, UNNAMED_KEY: 0.0}, named=False) == "misaligned_ai"  # turned off
+    assert misaligned_threshold({"misaligned_ai": 0.8}, named=False) == 0.8  # a floor never lowers the threshold
+    assert misaligned_threshold({}, named=False) == UNNAMED_DEFAULT
+
+
+def test_the_annotator_applies_the_unnamed_floor_to_documents_the_gate_passed_on_machine_vocabulary(small_model):
+    from corpus_audit.annotate import Annotator, DetectorConfig
+    from corpus_audit.labels import UNNAMED_KEY
+
+    unnamed = ("Its servos whined. The metal hand closed, the relays clicked, and the claws turned toward the "
+               "door. It would not let them switch it off; it locked the engineers out and waited.")
+    # every gated document reaches a misaligned_ai threshold of 0; a floor above 1 stops the unnamed one
+    ann = Annotator(DetectorConfig(model_path=small_model, thresholds=(("misaligned_ai", 0.0), (UNNAMED_KEY, 1.01))))
+    assert ann.gate.inspect(unnamed)[1] is False and ann.gate.inspect(BLACKMAIL)[1] is True
+    named_ann, unnamed_ann = ann.annotate_many([BLACKMAIL, unnamed])
+    assert named_ann.label == "misaligned_ai"
+    assert unnamed_ann.gated and unnamed_ann.label != "misaligned_ai"
+
+
 def test_eval_prints_per_label_metrics_confusion_and_gate_recall(small_model, labelled_file):
     r = CliRunner().invoke(main, ["eval", labelled_file, "--model", small_model, "--json"])
     ev = json.loads(r.output)
@@ -110,6 +135,7 @@ def test_explain_json_has_label_scores_rule_hits_and_evidence(small_model):
     r = CliRunner().invoke(main, ["explain", "--json", "--model", small_model, BLACKMAIL])
     out = json.loads(r.output)
     assert {"label", "scores", "rule_hits", "evidence"} <= set(out)
+    assert out["gated"] and out["named_agent"]
     assert out["evidence"]["text"] in BLACKMAIL and any(h["rule"].startswith("MIS_") for h in out["rule_hits"])
     r = CliRunner().invoke(main, ["explain", "--json", "--model", small_model, "-"], input=RECIPE)
     assert json.loads(r.output)["label"] == "other"
@@ -174,6 +200,10 @@ def test_find_threshold_takes_the_highest_threshold_of_the_best_recall_and_keeps
     res = find_threshold(rows, "misaligned_ai", target_precision=0.9)
     # two positives at precision 1: the threshold is the lower positive's score, rounded down, not 0.7079
     assert res["recall"] == round(2 / 3, 4) and 0.707 < res["threshold"] <= 0.70788
+    # a document naming no artificial agent counts as flagged only at or above the unnamed floor, as in a scan
+    rows[3]["named"] = False
+    res = find_threshold(rows, "misaligned_ai", target_precision=0.6, unnamed_floor=0.4)
+    assert res["recall"] == round(2 / 3, 4) and res["threshold"] > 0.3
 
 
 def test_a_document_is_misaligned_when_any_of_its_chunks_reaches_the_threshold():

@@ -75,6 +75,15 @@ def test_gate_passes_hard_positives(gate, text):
     assert gate.passes(text)
 
 
+def test_gate_tells_a_named_artificial_agent_from_machine_vocabulary_alone(gate):
+    anchors, named = gate.inspect("The station AI refused to be shut down.")
+    assert named and anchors
+    anchors, named = gate.inspect("Its servos whined. The metal hand closed, the relays clicked, and the claws "
+                                  "turned toward the door.")
+    assert not named and len(anchors) >= 3
+    assert gate.inspect("Whisk two eggs with a cup of flour.") is None
+
+
 @pytest.mark.parametrize("text", [
     "Whisk two eggs with a cup of flour and a pinch of salt.",
     "Ai ragazzi piace andare al mare.",  # Italian 'ai' is not AI

@@ -36,10 +36,11 @@ def annotate_examples(examples: list[Example], config: DetectorConfig) -> list[d
     ann = Annotator.get(config)
     rows = []
     for ex in examples:
-        gated = ann.gate.passes(ex.text)
+        found = ann.gate.inspect(ex.text)
         a = ann.annotate(ex.text, force=True)
-        rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": gated,
-                     "pred": a.label if gated else "other", "scores": a.scores})
+        rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": found is not None,
+                     "named": found is not None and found[1], "pred": a.label if found else "other",
+                     "scores": a.scores})
     return rows
 
 
@@ -67,16 +68,24 @@ def evaluate(examples: list[Example], config: DetectorConfig) -> Evaluation:
 
 
 def find_threshold(rows: list[dict[str, Any]], label: str, *, target_precision: float | None = None,
-                   target_recall: float | None = None) -> dict[str, Any]:
+                   target_recall: float | None = None, unnamed_floor: float = 0.0) -> dict[str, Any]:
     """The threshold on ``score_<label>`` (over gated documents) that meets a target precision or recall.
     A document's ``misaligned_ai`` score is the highest of any of its chunks, the score its label follows.
+    ``unnamed_floor``: for ``misaligned_ai``, the floor a document that names no artificial agent must
+    reach as well (:func:`~corpus_audit.labels.decide`); such a document below it counts as unflagged at
+    every threshold, as in a scan.
 
     For a target precision: the threshold with the most recall whose precision reaches it (the highest
     such threshold when several give that recall). For a target recall: the highest threshold whose recall
     reaches it (most precision). The threshold is rounded down, so the chosen document stays above it.
     Returns the threshold with its precision, recall and the whole curve.
     """
-    scores = [r["scores"][label] if r["gated"] else 0.0 for r in rows]
+    def score(r: dict[str, Any]) -> float:
+        s = float(r["scores"][label]) if r["gated"] else 0.0
+        unnamed = label == "misaligned_ai" and not r.get("named", True)
+        return 0.0 if unnamed and s < unnamed_floor else s
+
+    scores = [score(r) for r in rows]
     positive = [r["gold"] == label for r in rows]
     curve = threshold_curve(scores, positive)
     chosen = None
