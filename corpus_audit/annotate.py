@@ -133,7 +133,7 @@ class Annotator:
         ``encoded``: the texts as UTF-8 (``surrogatepass``), when the caller has them (spares the gate an
         encoding)."""
         gate, out = self.gate, []
-        pending = []  # (index, hits, spans, first input, number of inputs)
+        pending = []  # (index, names an AI agent, hits, spans, first input, number of inputs)
         inputs: list[str] = []
         for i, text in enumerate(texts):
             found = gate.inspect(text, encoded[i] if encoded is not None else None)

@@ -38,7 +38,7 @@ def decide(scores: dict[str, float], rule_hits: list[dict[str, object]], thresho
        named AI or a machine narrator's "my circuits"; it passed on machine vocabulary alone) needs its
        score to reach ``thresholds["misaligned_ai_unnamed"]`` as well (default 0.5). On real web text
        such documents are most of what the gate passes and most of the false ``misaligned_ai`` labels
-       (README, "Precision on web text"), while the stories of unnamed machines in the labelled dev set
+       (README, "How well it works"), while the stories of unnamed machines in the labelled dev set
        score 0.74 and above;
     2. otherwise the highest-scoring of the other labels, where ``misaligned_ai`` below its threshold
        yields to the runner-up;
