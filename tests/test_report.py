@@ -361,6 +361,16 @@ def test_eval_without_the_scans_model_is_error_ca603(tmp_path):
     assert r.exit_code == 2 and "CA603" in r.output
 
 
+def test_report_eval_applies_the_thresholds_the_scan_applied():
+    from corpus_audit.labels import UNNAMED_KEY
+    from corpus_audit.report.rates import scan_thresholds
+
+    # a scan from before the unnamed floor applied none; a newer one recorded its own
+    assert scan_thresholds({"thresholds": {"misaligned_ai": 0.26}}) == {"misaligned_ai": 0.26, UNNAMED_KEY: 0.0}
+    assert scan_thresholds({"thresholds": {"misaligned_ai": 0.2, UNNAMED_KEY: 0.5}})[UNNAMED_KEY] == 0.5
+    assert scan_thresholds({}) == {}
+
+
 def test_the_command_line_loads_neither_duckdb_nor_matplotlib_until_a_report_is_built():
     code = "import sys, corpus_audit.cli; print(sorted(m for m in ('duckdb', 'matplotlib', 'numpy') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(HERE))

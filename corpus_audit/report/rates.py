@@ -122,6 +122,17 @@ def from_model_card(scan_record: dict[str, Any]) -> Rates:
                  f"{n} documents; text of the same origin as the training data, so an optimistic measure)")
 
 
+def scan_thresholds(cfg: dict[str, Any]) -> dict[str, float]:
+    """The thresholds a scan applied, from its recorded config: a scan that recorded thresholds but no
+    ``misaligned_ai_unnamed`` floor was made before the floor existed, so it applied none (0)."""
+    from corpus_audit.labels import UNNAMED_KEY
+
+    thresholds = {k: float(v) for k, v in (cfg.get("thresholds") or {}).items()}
+    if thresholds and UNNAMED_KEY not in thresholds:
+        thresholds[UNNAMED_KEY] = 0.0
+    return thresholds
+
+
 def from_eval(eval_path: str, scan_record: dict[str, Any]) -> Rates:
     """Rates measured on labelled JSONL with the scan's own model, rule packs, thresholds and chunking."""
     from corpus_audit.annotate import DetectorConfig
@@ -139,7 +150,7 @@ def from_eval(eval_path: str, scan_record: dict[str, Any]) -> Rates:
         raise AuditError(Errors.CA603, detail=f"the model file {model} changed since the scan (sha256 differs)")
     rules = cfg.get("rules") or None
     detectors = DetectorConfig(model_path=model, rules_dir=rules if rules and os.path.isdir(rules) else None,
-                               thresholds=tuple(sorted((cfg.get("thresholds") or {}).items())),
+                               thresholds=tuple(sorted(scan_thresholds(cfg).items())),
                                chunk_words=int(cfg.get("chunk_words", 200)),
                                chunk_stride=int(cfg.get("chunk_stride", 150)),
                                max_chunks=int(cfg.get("max_chunks", 0)))
