@@ -22,6 +22,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpus_audit.arrow_columns import column
 from corpus_audit.labels import LABELS, SCORE_COLUMNS, decide, misaligned_threshold, ungated_scores
+from corpus_audit.resources import file_version
 from corpus_audit.storage import open_output, publish
 from corpus_audit.text import count_words_many, count_words_utf8
 
@@ -49,7 +50,9 @@ EVIDENCE_CHARS = 300  # the snippet kept for reports, so they need no second rea
 
 @dataclass
 class Annotation:
-    """What the detectors say about one text."""
+    """What the detectors say about one text. ``gated``: the gate passed it (rules and classifier ran,
+    unless the gate stopped it and they were forced, :meth:`Annotator.annotate`); ``named``: it names an
+    artificial agent (:meth:`~corpus_audit.gate.Gate.inspect`)."""
 
     label: str
     scores: dict[str, float]
@@ -57,6 +60,7 @@ class Annotation:
     rule_hits: list[dict[str, Any]] = field(default_factory=list)
     evidence_start: int | None = None
     evidence_end: int | None = None
+    named: bool = False
 
     def evidence(self, text: str) -> str | None:
         if self.evidence_start is None or self.evidence_end is None:
@@ -77,7 +81,7 @@ class DetectorConfig:
     max_chunks: int = 3
 
 
-_ANNOTATORS: dict[tuple[DetectorConfig, int | None], Annotator] = {}
+_ANNOTATORS: dict[tuple[DetectorConfig, tuple[int, int] | None], Annotator] = {}
 UNGATED = Annotation("other", ungated_scores(), gated=False)  # shared by every document the gate stops: read only
 
 
@@ -109,16 +113,14 @@ class Annotator:
     def get(cls, config: DetectorConfig) -> Annotator:
         """One annotator per process and config: the model and rule packs load once per worker (again
         when the model file has changed since)."""
-        try:
-            key: Any = (config, os.stat(config.model_path).st_mtime_ns)
-        except OSError:
-            key = (config, None)  # the classifier's loader says what is wrong with the path
+        key = (config, file_version(config.model_path))  # None: the classifier's loader says what is wrong
         if key not in _ANNOTATORS:
             _ANNOTATORS[key] = cls(config)
         return _ANNOTATORS[key]
 
     def annotate(self, text: str, *, force: bool = False) -> Annotation:
-        """Label one text. ``force`` runs rules and classifier even when the gate would not.
+        """Label one text. ``force`` runs rules and classifier even when the gate would not (the
+        annotation's ``gated`` still says what the gate decided).
 
         The gate's matcher pass runs on every text; a text it passes gets one pass of the full lexicon
         matcher, whose matches serve the rules and the classifier's feature tokens, and the classifier
@@ -133,27 +135,27 @@ class Annotator:
         ``encoded``: the texts as UTF-8 (``surrogatepass``), when the caller has them (spares the gate an
         encoding)."""
         gate, out = self.gate, []
-        pending = []  # (index, names an AI agent, hits, spans, first input, number of inputs)
+        pending = []  # (index, gated, names an AI agent, hits, spans, first input, number of inputs)
         inputs: list[str] = []
         for i, text in enumerate(texts):
             found = gate.inspect(text, encoded[i] if encoded is not None else None)
             if found is None and not force:
                 out.append(UNGATED)
                 continue
-            anchors, named = found or (None, False)
             out.append(None)
+            anchors, named = found or (None, False)
             matches = self.engine.matcher.find(text)
             hits = [h.as_dict() for h in self.engine.match(text, matches)]
             spans, chunk_inputs = self.classifier.windows(text, hits, matches=matches, anchors=anchors)
-            pending.append((i, named, hits, spans, len(inputs), len(chunk_inputs)))
+            pending.append((i, found is not None, named, hits, spans, len(inputs), len(chunk_inputs)))
             inputs.extend(chunk_inputs)
         if pending:
             results = self.classifier.predict(inputs)
-            for i, named, hits, spans, first, n in pending:
+            for i, gated, named, hits, spans, first, n in pending:
                 threshold = misaligned_threshold(self.thresholds, named=named)
                 chunk = self.classifier.strongest(spans, results[first:first + n], threshold=threshold)
                 label = decide(chunk.scores, hits, self.thresholds, named=named)
-                out[i] = Annotation(label, chunk.scores, True, hits, chunk.start, chunk.end)
+                out[i] = Annotation(label, chunk.scores, gated, hits, chunk.start, chunk.end, named)
         return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from corpus_audit.errors import AuditError, Errors
 from corpus_audit.features import FEATURES_VERSION, FeatureTagger, model_input
 from corpus_audit.labels import LABELS, MISALIGNED_DEFAULT, UNNAMED_KEY
 from corpus_audit.matcher import Match
+from corpus_audit.resources import file_version
 from corpus_audit.text import NORMALISE_VERSION, chunk_spans
 
 AI_LABELS = tuple(label for label in LABELS if label != "other")
@@ -35,13 +35,10 @@ _SCORERS: dict[tuple[str, int, int], Any] = {}
 
 
 def _file_key(path: str) -> tuple[str, int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    if st is None or not stat.S_ISREG(st.st_mode):
+    version = file_version(path)
+    if version is None:
         raise AuditError(Errors.CA401, path=path)
-    return path, st.st_mtime_ns, st.st_size
+    return path, *version
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,11 @@ def explain(text: str, *, model: str | None = None, rules_dir: str | None = None
     'other'
     """
     ann = Annotator.get(DetectorConfig(model_path=model or default_model_path(), rules_dir=rules_dir))
-    found = ann.gate.inspect(text)
-    gated = found is not None
     full = ann.annotate(text, force=True)
-    label = full.label if gated else "other"
+    label = full.label if full.gated else "other"
     evidence = None
     if full.evidence_start is not None and full.evidence_end is not None:
         evidence = {"start": full.evidence_start, "end": full.evidence_end,
                     "text": text[full.evidence_start:full.evidence_end]}
-    return {"label": label, "scores": full.scores, "rule_hits": full.rule_hits, "evidence": evidence, "gated": gated,
-            "named_agent": gated and found[1]}
+    return {"label": label, "scores": full.scores, "rule_hits": full.rule_hits, "evidence": evidence,
+            "gated": full.gated, "named_agent": full.named}

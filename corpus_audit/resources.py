@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CHECKOUT = os.path.dirname(_HERE)
@@ -45,6 +46,16 @@ def positive_corpus_dir() -> str:
 def demo_policy_path() -> str:
     """The emit policy of ``corpus-audit demo`` (package data beside the demo corpus)."""
     return os.path.join(_HERE, "data", "demo_policy.yml")
+
+
+def file_version(path: str) -> tuple[int, int] | None:
+    """The modification time (ns) and size of the regular file at ``path``, ``None`` when there is none: what
+    tells a model rewritten in place (as ``train`` does when it refits) from the one loaded before."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
 def cache_dir() -> str:

@@ -36,11 +36,9 @@ def annotate_examples(examples: list[Example], config: DetectorConfig) -> list[d
     ann = Annotator.get(config)
     rows = []
     for ex in examples:
-        found = ann.gate.inspect(ex.text)
         a = ann.annotate(ex.text, force=True)
-        rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": found is not None,
-                     "named": found is not None and found[1], "pred": a.label if found else "other",
-                     "scores": a.scores})
+        rows.append({"id": ex.id, "gold": ex.label, "hard": ex.hard, "gated": a.gated, "named": a.named,
+                     "pred": a.label if a.gated else "other", "scores": a.scores})
     return rows
 
 
