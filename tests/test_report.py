@@ -414,6 +414,7 @@ def test_scan_then_report_counts_match_the_annotations_and_duckdb_answers_sql(sc
     assert rep["adjusted"]["rates_kind"] == "eval" and rep["adjusted"]["rows"]
     assert rep["gate"]["recall"] is not None
     assert "misaligned_ai in ALL: raw" in output and "rates: --eval" in output
+    assert rep["thresholds"]["misaligned_ai_unnamed"] == 0.5  # the floor the scan recorded
 
     con = duckdb.connect(os.path.join(scan, "report", "audit.duckdb"), read_only=True)
     per_source = dict(con.execute("SELECT source, count(*) FROM annotations GROUP BY source").fetchall())
@@ -421,6 +422,18 @@ def test_scan_then_report_counts_match_the_annotations_and_duckdb_answers_sql(sc
     joined = con.execute("""SELECT count(*) FROM prevalence p JOIN (SELECT source, label, count(*) AS n
                             FROM annotations GROUP BY ALL) a USING (source, label) WHERE p.documents <> a.n""")
     assert joined.fetchone()[0] == 0
+
+
+def test_the_threshold_section_states_the_unnamed_floor_when_it_is_above_the_threshold():
+    from corpus_audit.report.render import _thresholds
+
+    def text(decision, floor):
+        report = {"thresholds": {"values": [], "rows": [], "decision": {"misaligned_ai": decision},
+                                 "misaligned_ai_unnamed": floor}}
+        return _thresholds(report, []).paragraphs[0]
+
+    assert ">= 0.2 (and >= 0.5 for a document that names no artificial agent)" in text(0.2, 0.5)
+    assert "names no artificial agent" not in text(0.5, 0.5) + text(0.2, None) + text(0.2, 0.0)
 
 
 def _chromium() -> str:

@@ -18,9 +18,9 @@ from typing import Any
 
 from corpus_audit import __version__
 from corpus_audit.errors import AuditError, Errors
-from corpus_audit.labels import LABELS
+from corpus_audit.labels import LABELS, UNNAMED_KEY
 from corpus_audit.report import queries, stats
-from corpus_audit.report.rates import Rates, resolve
+from corpus_audit.report.rates import Rates, resolve, scan_thresholds
 from corpus_audit.storage import exists, join, open_output, publish, read_text
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -113,6 +113,12 @@ def _decision_thresholds(scan_record: Mapping[str, Any]) -> dict[str, float | No
     out: dict[str, float | None] = dict.fromkeys(LABELS)
     out["misaligned_ai"] = float(given.get("misaligned_ai", 0.5))
     return out
+
+
+def _unnamed_floor(scan_record: Mapping[str, Any]) -> float | None:
+    """The ``misaligned_ai`` floor the scan applied to documents that name no artificial agent (see
+    :func:`~corpus_audit.labels.decide`); ``None`` when scan.json records no thresholds."""
+    return scan_thresholds(dict(scan_record.get("config", {}))).get(UNNAMED_KEY)
 
 
 def _read_scan_record(scan_dir: str) -> tuple[dict[str, Any], list[str]]:
@@ -239,6 +245,7 @@ def _compute(con: Any, scan_dir: str, scan_record: dict[str, Any], files: Sequen
         "adjusted": {"rates_source": rates.source, "rates_kind": rates.kind, "rates": rates.as_dict(),
                      "rows": _adjusted(prevalence, rates) if rates.available else []},
         "thresholds": {"values": list(thresholds), "decision": decision,
+                       "misaligned_ai_unnamed": _unnamed_floor(scan_record),
                        "rows": _counted_shares(queries.flagged_counts(con, labels, thresholds))},
         "histograms": histograms,
         "gate": {"rows": _counted_shares(queries.gate_counts(con), "gated"), "recall": rates.gate_recall,

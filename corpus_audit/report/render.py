@@ -270,12 +270,15 @@ def _thresholds(report: dict[str, Any], images: list[str]) -> Section:
     rows = [[s, lab, *(pct(cells[t]["share"]) if t in cells else "n/a" for t in values)]
             for (s, lab), cells in by_key.items()]
     decision = report["thresholds"]["decision"].get("misaligned_ai")
+    floor = report["thresholds"].get("misaligned_ai_unnamed")
+    unnamed = f" (and >= {floor} for a document that names no artificial agent)" \
+        if floor is not None and decision is not None and floor > decision else ""
     return Section("thresholds", "Threshold sensitivity",
                    ["Share of documents whose score for a label is at or above each threshold (any label, not only "
                     "the predicted one); intervals are in report.json and audit.duckdb (table threshold_sensitivity). "
-                    f"The scan labels a document misaligned_ai at score_misaligned_ai >= {decision}; the other labels "
-                    "go to the highest score. Histograms show the scores of the documents the gate passed on (log "
-                    "scale), with the threshold marked."],
+                    f"The scan labels a document misaligned_ai at score_misaligned_ai >= {decision}{unnamed}; the "
+                    "other labels go to the highest score. Histograms show the scores of the documents the gate "
+                    "passed on (log scale), with the threshold marked."],
                    images, [_table(["source", "label", *(f">= {t:g}" for t in values)], rows, "rows",
                                    "threshold_sensitivity")])
 
